@@ -1,0 +1,55 @@
+// config.hpp - runtime configuration: which policy, which cores, stack and idle settings.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace skyloft {
+
+// Thrown for invalid configuration or arguments; the message names the bad value and what is allowed.
+class ConfigError : public std::invalid_argument {
+ public:
+  using std::invalid_argument::invalid_argument;
+};
+
+inline constexpr std::size_t kDefaultStackSize = 128 * 1024;
+inline constexpr std::size_t kMinStackSize = 16 * 1024;
+inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;  // 1 GiB
+inline constexpr std::size_t kMaxWorkers = 256;
+
+struct Config {
+  // Scheduling policy by name ("fifo", "sq", or one registered with register_policy()).
+  std::string policy = "fifo";
+  // Core list such as "0-1,4". nullopt: every core this process may run on. An empty string is an error.
+  std::optional<std::string> cores;
+  // Default task stack size in bytes (rounded up to whole pages); a guard page sits below every stack.
+  std::size_t stack_size = kDefaultStackSize;
+  // How long an idle worker spins looking for work before it parks on a futex. Waking a parked worker
+  // costs ~21 us on a VM whose idle vCPUs halt, so spinning trades CPU for wake-up latency.
+  std::uint32_t spin_us = 50;
+  // Centralized policies: the core of the dispatcher thread (-1: the first listed core). Workers get the
+  // other listed cores.
+  int dispatcher_core = -1;
+  // Pin each worker to its core with sched_setaffinity.
+  bool pin_workers = true;
+
+  // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE over the
+  // defaults above. A variable that is set but malformed throws ConfigError.
+  static Config from_env();
+};
+
+// Parses a core list ("0-3,6,8-9") into sorted unique core ids. Throws ConfigError on bad syntax, an empty
+// list, a reversed range, or a core >= kMaxWorkers * 4.
+std::vector<int> parse_core_list(const std::string& text);
+
+// The cores this process may run on (sched_getaffinity), ascending.
+std::vector<int> allowed_cores();
+
+// Formats core ids back into compact list syntax ("0-3,6").
+std::string format_core_list(const std::vector<int>& cores);
+
+}  // namespace skyloft

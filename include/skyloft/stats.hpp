@@ -1,0 +1,20 @@
+// stats.hpp - per-worker counters, readable while the runtime runs.
+#pragma once
+
+#include <cstdint>
+
+namespace skyloft {
+
+struct WorkerStats {
+  int worker = 0;            // worker index, 0..num_workers-1
+  int core = 0;              // the core it is pinned to
+  std::uint64_t tasks_run = 0;   // times a task was dispatched onto this worker
+  std::uint64_t switches = 0;    // context switches performed on this worker (task<->task and task<->loop)
+  std::uint64_t steals = 0;      // successful balance() calls that found work elsewhere
+  std::uint64_t parks = 0;       // times the worker parked on its futex
+  std::uint64_t idle_ns = 0;     // time spent looking for work (spinning or parked)
+  std::uint64_t spawned = 0;     // tasks spawned by tasks running here
+  std::uint64_t exited = 0;      // tasks that finished here
+};
+
+}  // namespace skyloft

@@ -1,0 +1,121 @@
+// config.cpp - Config::from_env and core-list parsing; every error names the bad value.
+#include <sched.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "skyloft/config.hpp"
+
+namespace skyloft {
+namespace {
+
+constexpr int kMaxCoreId = static_cast<int>(kMaxWorkers) * 4;
+
+std::string trim(std::string_view s) {
+  std::size_t b = 0, e = s.size();
+  while (b < e && (s[b] == ' ' || s[b] == '\t')) ++b;
+  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t')) --e;
+  return std::string(s.substr(b, e - b));
+}
+
+int parse_core(std::string_view tok, const std::string& whole) {
+  int v = -1;
+  auto [ptr, ec] = std::from_chars(tok.data(), tok.data() + tok.size(), v);
+  if (tok.empty() || ec != std::errc() || ptr != tok.data() + tok.size() || v < 0) {
+    throw ConfigError(fmt::format("bad core list '{}': '{}' is not a core number", whole, tok));
+  }
+  if (v >= kMaxCoreId) {
+    throw ConfigError(fmt::format("bad core list '{}': core {} is out of range (max {})", whole, v, kMaxCoreId - 1));
+  }
+  return v;
+}
+
+template <class T>
+T parse_env_number(const char* name, const char* text, T max) {
+  std::string s = trim(text);
+  T v{};
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
+    throw ConfigError(fmt::format("{}='{}' is not a number", name, text));
+  }
+  if (v > max) throw ConfigError(fmt::format("{}={} is out of range (max {})", name, text, max));
+  return v;
+}
+
+}  // namespace
+
+std::vector<int> parse_core_list(const std::string& text) {
+  std::string s = trim(text);
+  if (s.empty()) throw ConfigError("empty core list: name at least one core, e.g. '0' or '0-3,6'");
+  std::vector<bool> seen(kMaxCoreId, false);
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    std::size_t comma = s.find(',', pos);
+    if (comma == std::string::npos) comma = s.size();
+    std::string part = trim(std::string_view(s).substr(pos, comma - pos));
+    if (part.empty()) throw ConfigError(fmt::format("bad core list '{}': empty element", text));
+    std::size_t dash = part.find('-');
+    if (dash == std::string::npos) {
+      seen[static_cast<std::size_t>(parse_core(part, text))] = true;
+    } else {
+      int lo = parse_core(trim(std::string_view(part).substr(0, dash)), text);
+      int hi = parse_core(trim(std::string_view(part).substr(dash + 1)), text);
+      if (hi < lo) throw ConfigError(fmt::format("bad core list '{}': range {} is reversed", text, part));
+      for (int c = lo; c <= hi; ++c) seen[static_cast<std::size_t>(c)] = true;
+    }
+    pos = comma + 1;
+  }
+  std::vector<int> cores;
+  for (int c = 0; c < kMaxCoreId; ++c) {
+    if (seen[static_cast<std::size_t>(c)]) cores.push_back(c);
+  }
+  return cores;
+}
+
+std::string format_core_list(const std::vector<int>& cores) {
+  std::string out;
+  for (std::size_t i = 0; i < cores.size();) {
+    std::size_t j = i;
+    while (j + 1 < cores.size() && cores[j + 1] == cores[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += j == i ? std::to_string(cores[i]) : fmt::format("{}-{}", cores[i], cores[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::vector<int> allowed_cores() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cores;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return cores;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cores.push_back(c);
+  }
+  return cores;
+}
+
+Config Config::from_env() {
+  Config c;
+  if (const char* v = std::getenv("SKYLOFT_POLICY")) {
+    c.policy = trim(v);
+    if (c.policy.empty()) throw ConfigError("SKYLOFT_POLICY is set but empty: name a policy such as 'fifo'");
+  }
+  if (const char* v = std::getenv("SKYLOFT_CORES")) c.cores = std::string(v);
+  if (const char* v = std::getenv("SKYLOFT_STACK_SIZE")) {
+    c.stack_size = parse_env_number<std::size_t>("SKYLOFT_STACK_SIZE", v, SIZE_MAX);
+  }
+  if (const char* v = std::getenv("SKYLOFT_SPIN_US")) {
+    c.spin_us = parse_env_number<std::uint32_t>("SKYLOFT_SPIN_US", v, 1'000'000);
+  }
+  if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
+    c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);
+  }
+  return c;
+}
+
+}  // namespace skyloft

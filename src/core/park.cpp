@@ -1,0 +1,52 @@
+// park.cpp - futex parking; the protocol is in park.hpp.
+#include "core/park.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "skyloft/time.hpp"
+
+namespace skyloft {
+
+void futex_wait_word(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                     std::uint64_t deadline_ns) noexcept {
+  timespec ts;
+  timespec* timeout = nullptr;
+  if (deadline_ns != UINT64_MAX) {
+    std::uint64_t now = now_ns();
+    std::uint64_t rel = deadline_ns > now ? deadline_ns - now : 0;
+    if (rel == 0) return;
+    ts.tv_sec = static_cast<time_t>(rel / 1'000'000'000ull);
+    ts.tv_nsec = static_cast<long>(rel % 1'000'000'000ull);
+    timeout = &ts;
+  }
+  syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, timeout,
+          nullptr, 0);
+}
+
+void futex_wake_word(const std::atomic<std::uint32_t>& word, int count) noexcept {
+  syscall(SYS_futex, reinterpret_cast<const std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, count, nullptr,
+          nullptr, 0);
+}
+
+void ParkWord::prepare() noexcept {
+  word_.store(kParked, std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void ParkWord::wait(std::uint64_t deadline_ns) noexcept {
+  if (word_.load(std::memory_order_acquire) == kParked) futex_wait_word(word_, kParked, deadline_ns);
+  word_.store(kRunning, std::memory_order_relaxed);
+}
+
+bool ParkWord::unpark() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (word_.load(std::memory_order_relaxed) != kParked) return false;
+  if (word_.exchange(kNotified, std::memory_order_acq_rel) != kParked) return false;
+  futex_wake_word(word_, 1);
+  return true;
+}
+
+}  // namespace skyloft

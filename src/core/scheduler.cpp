@@ -1,0 +1,205 @@
+// scheduler.cpp - the switch path: picking, dispatching, yielding, parking, exiting.
+//
+// Tasks switch directly to one another (yield, park and exit pick the next task on the current stack and
+// jump to it); only when nothing is runnable does a task switch to its worker's loop, which then looks for
+// work and parks. A switch is: pick -> dispatch (claim `next`, wait for its on_cpu to clear) -> save errno
+// -> sky_context_switch -> finish_switch in the resumed context (clear the previous task's on_cpu, free it
+// if it exited detached, restore errno).
+//
+// TLS and migration: after any switch the code may run on another worker's thread, and the compiler may
+// keep a thread-local address from before the switch. So every read of "this worker" after a switch goes
+// through this_worker(), which is never inlined, and errno is restored in finish_switch(), a separate
+// function.
+#include "core/scheduler.hpp"
+
+#include <errno.h>
+#include <sched.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "core/fatal.hpp"
+#include "core/runtime_core.hpp"
+#include "skyloft/time.hpp"
+
+namespace skyloft {
+namespace {
+thread_local Worker* tl_worker = nullptr;
+}  // namespace
+
+__attribute__((noinline)) Worker* this_worker() noexcept {
+  Worker* w = tl_worker;
+  asm volatile("" : "+r"(w));  // opaque: never folded with an earlier read
+  return w;
+}
+
+__attribute__((noinline)) void set_this_worker(Worker* w) noexcept { tl_worker = w; }
+
+Task* current_task() noexcept {
+  Worker* w = this_worker();
+  return w ? w->current : nullptr;
+}
+
+Task* worker_pick(Worker* w) {
+  if (w->timers.earliest() != UINT64_MAX) {
+    std::uint64_t now = now_ns();
+    if (w->timers.earliest() <= now) w->timers.run_due(now);
+  }
+  return w->rt.policy->pick_next(w->index);
+}
+
+void worker_dispatch(Worker* w, Task* next) noexcept {
+  // The task may have been woken and picked before its previous worker finished saving its registers.
+  while (next->on_cpu.load(std::memory_order_acquire)) cpu_relax();
+  next->on_cpu.store(true, std::memory_order_relaxed);
+  next->state.store(TaskState::running, std::memory_order_relaxed);
+  next->sched.last_worker = w->index;
+  w->current = next;
+  w->tasks_run.add();
+}
+
+__attribute__((noinline)) void finish_switch(void* transfer) noexcept {
+  Worker* w = this_worker();
+  w->switches.add();
+  if (transfer != nullptr) {
+    auto* prev = static_cast<Task*>(transfer);
+    bool exited = prev->state.load(std::memory_order_relaxed) == TaskState::exited;
+    bool free_now = exited && prev->self_free;
+    if (exited) arch::destroy_context(prev->ctx);  // it never runs again; its stack is still mapped
+    prev->on_cpu.store(false, std::memory_order_release);  // after this, a joiner may free `prev`
+    if (free_now) task_free(prev, w);
+  }
+  if (w->current != nullptr) errno = w->current->saved_errno;
+}
+
+namespace {
+
+// Leaves the current task `cur` (whose state the caller set) for whatever the policy picks next.
+// Returns when `cur` runs again, possibly on another worker.
+void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
+  Task* next = worker_pick(w);
+  if (next == cur) {  // yielded with nothing else runnable, or woken before it left
+    cur->state.store(TaskState::running, std::memory_order_relaxed);
+    return;
+  }
+  cur->saved_errno = errno;
+  void* transfer;
+  if (next != nullptr) {
+    worker_dispatch(w, next);
+    transfer = arch::switch_context(cur->ctx, next->ctx, cur, exiting);
+  } else {
+    w->current = nullptr;
+    transfer = arch::switch_context(cur->ctx, w->loop_ctx, cur, exiting);
+  }
+  finish_switch(transfer);
+}
+
+[[noreturn]] void task_exit_current() noexcept {
+  Worker* w = this_worker();
+  Task* t = w->current;
+  w->rt.policy->task_finish(t, w->index);
+  w->exited.add();
+  t->state.store(TaskState::exited, std::memory_order_relaxed);
+  if (t->join_state.exchange(kJoinExited, std::memory_order_acq_rel) == kJoinDetached) {
+    t->self_free = true;
+  } else {
+    wake_address_all(t->join_state);
+  }
+  switch_away(w, t, /*exiting=*/true);
+  sky_fatal("exited task %llu was resumed", static_cast<unsigned long long>(t->sched.id));
+}
+
+}  // namespace
+
+// Entry of every task context (see arch::make_context).
+void task_entry(void* arg, void* transfer) {
+  arch::context_started();
+  finish_switch(transfer);
+  auto* t = static_cast<Task*>(arg);
+  try {
+    t->body(t->payload);
+  } catch (const detail::TaskExit&) {
+    // this_task::exit(): the stack has been unwound
+  } catch (const std::exception& e) {
+    sky_fatal("task %llu terminated by an uncaught exception: %s", static_cast<unsigned long long>(t->sched.id),
+              e.what());
+  } catch (...) {
+    sky_fatal("task %llu terminated by an uncaught exception of unknown type",
+              static_cast<unsigned long long>(t->sched.id));
+  }
+  task_exit_current();
+}
+
+void task_park(WaitReason reason) noexcept {
+  Worker* w = this_worker();
+  Task* cur = w->current;
+  if (cur->park_state.load(std::memory_order_acquire) == kParkNotified) {  // a permit is waiting
+    cur->park_state.store(kParkEmpty, std::memory_order_relaxed);
+    return;
+  }
+  cur->wait_reason.store(reason, std::memory_order_relaxed);
+  cur->state.store(TaskState::blocked, std::memory_order_relaxed);
+  w->rt.policy->block(cur, w->index);
+  std::uint32_t expected = kParkEmpty;
+  if (!cur->park_state.compare_exchange_strong(expected, kParkParked, std::memory_order_acq_rel)) {
+    // Unparked between the check and here: blocked and woken at once, keeping block/wakeup paired.
+    cur->park_state.store(kParkEmpty, std::memory_order_relaxed);
+    cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+    w->rt.policy->wakeup(cur, w->index);
+  }
+  switch_away(w, cur, false);
+  this_worker()->current->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
+}
+
+void task_unpark(Task* task) noexcept {
+  if (task->park_state.exchange(kParkNotified, std::memory_order_acq_rel) != kParkParked) return;
+  // We moved it out of kParkParked, so this call owns the wake-up.
+  task->park_state.store(kParkEmpty, std::memory_order_relaxed);
+  task->state.store(TaskState::runnable, std::memory_order_relaxed);
+  Worker* w = this_worker();
+  RuntimeCore* rt = current_runtime();
+  rt->policy->wakeup(task, w ? w->index : -1);
+}
+
+void task_free(Task* task, Worker* worker) noexcept {
+  while (task->on_cpu.load(std::memory_order_acquire)) cpu_relax();
+  RuntimeCore* rt = current_runtime();
+  arch::destroy_context(task->ctx);
+  StackMapping m = task->stack;  // the record lives inside the mapping
+  task->~Task();
+  rt->stacks.release(m, worker ? worker->index : -1);
+}
+
+// ---- public task API ----
+
+namespace this_task {
+
+bool in_task() noexcept { return current_task() != nullptr; }
+
+TaskId id() noexcept {
+  Task* t = current_task();
+  return t ? t->sched.id : 0;
+}
+
+int worker_index() noexcept {
+  Worker* w = this_worker();
+  return w && w->current ? w->index : -1;
+}
+
+void yield() {
+  Worker* w = this_worker();
+  if (w == nullptr || w->current == nullptr) {
+    sched_yield();
+    return;
+  }
+  Task* cur = w->current;
+  cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+  w->rt.policy->yield(cur, w->index);
+  switch_away(w, cur, false);
+}
+
+void exit() { throw detail::TaskExit{}; }
+
+}  // namespace this_task
+
+}  // namespace skyloft

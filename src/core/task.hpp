@@ -1,0 +1,71 @@
+// task.hpp (internal) - the Task record and the states a task moves through.
+//
+// A task's record sits at the top of its own stack, above the spawned callable; the stack mapping (with its
+// guard page) is the only allocation a task makes. Who owns what, by state:
+//
+//   state     | on a run queue?        | owner of record and context          | who moves it out
+//   ----------+------------------------+--------------------------------------+------------------------------
+//   runnable  | yes (policy owns it)   | the policy until pick/balance        | the worker that picks it
+//   running   | no                     | its worker; on_cpu is true           | the task itself (yield, park,
+//             |                        |                                      | exit)
+//   blocked   | no                     | the wait structure it is parked on   | task_unpark() by a waker
+//   exited    | no                     | the joiner, detacher, or (detached)  | free after on_cpu clears
+//             |                        | the next context on its worker       |
+//
+// on_cpu is true from dispatch until the task's registers are saved on switch-out; a worker that picks a
+// task, and a joiner that frees one, first wait for on_cpu to clear (acquire; pairs with the release store
+// in finish_switch). This lets a task be woken, and even picked elsewhere, while it is still switching out.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "arch/context.hpp"
+#include "skyloft/policy.hpp"
+#include "skyloft/task.hpp"
+#include "skyloft/wait.hpp"
+
+namespace skyloft {
+
+enum class TaskState : std::uint8_t { runnable, running, blocked, exited };
+
+// park_state values: a one-permit parking protocol (like a binary semaphore) so a wake-up that arrives
+// before the task has parked is never lost.
+inline constexpr std::uint32_t kParkEmpty = 0;
+inline constexpr std::uint32_t kParkParked = 1;
+inline constexpr std::uint32_t kParkNotified = 2;
+
+// join_state values (the word join() waits on).
+inline constexpr std::uint32_t kJoinRunning = 0;
+inline constexpr std::uint32_t kJoinExited = 1;
+inline constexpr std::uint32_t kJoinDetached = 2;
+
+struct StackMapping {
+  void* base = nullptr;   // lowest address: the guard page
+  std::size_t size = 0;   // whole mapping, guard included
+};
+
+class Task {
+ public:
+  SchedInfo sched;  // must stay first: sched_of() casts
+  arch::ExecContext ctx;
+
+  std::atomic<bool> on_cpu{false};
+  std::atomic<std::uint32_t> park_state{kParkEmpty};
+  std::atomic<std::uint32_t> join_state{kJoinRunning};
+  std::atomic<TaskState> state{TaskState::runnable};
+  std::atomic<WaitReason> wait_reason{WaitReason::none};  // for reports; written by the task itself
+
+  bool self_free = false;   // exited while detached: the next context on its worker frees it
+  int target_worker = -1;   // from the spawn core hint
+  int saved_errno = 0;      // errno while switched out
+  detail::TaskBody body = nullptr;
+  void* payload = nullptr;
+  StackMapping stack;
+  std::uint64_t runtime_epoch = 0;
+};
+
+static_assert(offsetof(Task, sched) == 0, "SchedInfo must be the first member of Task");
+
+}  // namespace skyloft

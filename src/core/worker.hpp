@@ -1,0 +1,63 @@
+// worker.hpp - a worker: one kernel thread pinned to one managed core, running tasks.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+
+#include "arch/context.hpp"
+#include "core/park.hpp"
+#include "core/timer_heap.hpp"
+#include "skyloft/stats.hpp"
+
+namespace skyloft {
+
+class Task;
+struct RuntimeCore;
+
+// A counter with a single writer (the owning worker) and any number of racy readers (stats()).
+class OwnerCounter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+struct alignas(64) Worker {
+  Worker(RuntimeCore& rt, int index, int core) : rt(rt), index(index), core(core) {}
+
+  // ---- set at construction, read-only afterwards ----
+  RuntimeCore& rt;
+  const int index;
+  const int core;
+
+  // ---- owner-only: touched by this worker's thread (and by tasks running on it) ----
+  Task* current = nullptr;           // the running task, nullptr while in the loop
+  arch::ExecContext loop_ctx;        // the worker loop on the thread's own stack
+  std::thread thread;
+  pid_t tid = 0;
+
+  // ---- stats: written by the owner only ----
+  OwnerCounter tasks_run, switches, steals, parks, idle_ns, spawned, exited;
+
+  // ---- shared: timers are armed by tasks here, cancelled from anywhere (own lock) ----
+  TimerHeap timers;
+
+  // ---- remote: written by other threads; own cache line ----
+  alignas(64) ParkWord park;            // wakers unpark it
+  std::atomic<bool> idle{false};        // owner writes; policies read (is_idle)
+  std::atomic<bool> parked_forever{false};  // parked with no timer armed; read by shutdown
+};
+
+// The worker running on this thread, or nullptr. Never inlined and opaque to the optimizer, so a value read
+// before a context switch (when the task may move to another worker) is not reused after it.
+Worker* this_worker() noexcept;
+void set_this_worker(Worker* w) noexcept;
+
+}  // namespace skyloft

@@ -1,0 +1,49 @@
+// rwlock.cpp - writer-preferring reader-writer lock built from Mutex and two CondVars.
+#include "skyloft/sync.hpp"
+
+namespace skyloft {
+
+void RWLock::lock() {
+  std::unique_lock<Mutex> guard(mutex_);
+  ++writers_waiting_;
+  writers_cv_.wait(guard, [this] { return !writer_ && readers_ == 0; });
+  --writers_waiting_;
+  writer_ = true;
+}
+
+bool RWLock::try_lock() {
+  std::lock_guard<Mutex> guard(mutex_);
+  if (writer_ || readers_ != 0) return false;
+  writer_ = true;
+  return true;
+}
+
+void RWLock::unlock() {
+  std::lock_guard<Mutex> guard(mutex_);
+  writer_ = false;
+  if (writers_waiting_ != 0) {
+    writers_cv_.notify_one();
+  } else {
+    readers_cv_.notify_all();
+  }
+}
+
+void RWLock::lock_shared() {
+  std::unique_lock<Mutex> guard(mutex_);
+  readers_cv_.wait(guard, [this] { return !writer_ && writers_waiting_ == 0; });
+  ++readers_;
+}
+
+bool RWLock::try_lock_shared() {
+  std::lock_guard<Mutex> guard(mutex_);
+  if (writer_ || writers_waiting_ != 0) return false;
+  ++readers_;
+  return true;
+}
+
+void RWLock::unlock_shared() {
+  std::lock_guard<Mutex> guard(mutex_);
+  if (--readers_ == 0 && writers_waiting_ != 0) writers_cv_.notify_one();
+}
+
+}  // namespace skyloft
