@@ -161,6 +161,14 @@ ShutdownReport RuntimeCore::stop() {
     // S3
     std::vector<Task*> blocked_tasks;
     wait_table_drop_tasks(epoch, report.blocked, blocked_tasks);
+    // Tasks parked in join() are not in the wait table: follow the chains from each blocked task.
+    for (std::size_t i = 0; i < blocked_tasks.size(); ++i) {
+      Task* t = blocked_tasks[i];
+      if (t->join_state.load(std::memory_order_acquire) == kJoinTaskWaiting) {
+        blocked_tasks.push_back(t->joiner);
+        report.blocked.push_back(BlockedTaskInfo{t->joiner->sched.id, WaitReason::join, &t->join_state});
+      }
+    }
     for (Task* t : blocked_tasks) arch::destroy_context(t->ctx);
     std::uint64_t live = live_tasks();
     report.unjoined = live > blocked_tasks.size() ? live - blocked_tasks.size() : 0;
@@ -367,8 +375,16 @@ void task_launch(Task* task, TaskBody body) noexcept {
 void task_join(Task* task, std::uint64_t epoch) {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr || rt->epoch != epoch) throw std::logic_error("skyloft: join() after its runtime shut down");
-  while (task->join_state.load(std::memory_order_acquire) != kJoinExited) {
-    wait_address(task->join_state, kJoinRunning, kNoDeadline, WaitReason::join);
+  std::uint32_t expected = kJoinRunning;
+  if (Task* self = current_task()) {
+    task->joiner = self;
+    if (task->join_state.compare_exchange_strong(expected, kJoinTaskWaiting, std::memory_order_acq_rel)) {
+      while (task->join_state.load(std::memory_order_acquire) != kJoinExited) task_park(WaitReason::join);
+    }
+  } else if (task->join_state.compare_exchange_strong(expected, kJoinThreadWaiting, std::memory_order_acq_rel)) {
+    while (task->join_state.load(std::memory_order_acquire) != kJoinExited) {
+      wait_address(task->join_state, kJoinThreadWaiting, kNoDeadline, WaitReason::join);
+    }
   }
   task_free(task, this_worker());
 }

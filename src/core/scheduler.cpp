@@ -40,29 +40,12 @@ Task* current_task() noexcept {
   return w ? w->current : nullptr;
 }
 
-Task* worker_pick(Worker* w) {
-  if (w->timers.earliest() != UINT64_MAX) {
-    std::uint64_t now = now_ns();
-    if (w->timers.earliest() <= now) w->timers.run_due(now);
-  }
-  return w->rt.policy->pick_next(w->index);
-}
-
-void worker_dispatch(Worker* w, Task* next) noexcept {
-  // The task may have been woken and picked before its previous worker finished saving its registers.
-  while (next->on_cpu.load(std::memory_order_acquire)) cpu_relax();
-  next->on_cpu.store(true, std::memory_order_relaxed);
-  next->state.store(TaskState::running, std::memory_order_relaxed);
-  next->sched.last_worker = w->index;
-  w->current = next;
-  w->tasks_run.add();
-}
-
 __attribute__((noinline)) void finish_switch(void* transfer) noexcept {
-  Worker* w = this_worker();
+  // The resumed context runs on the thread that switched to it, so the switcher's worker is ours.
+  auto* w = static_cast<Worker*>(transfer);
   w->switches.add();
-  if (transfer != nullptr) {
-    auto* prev = static_cast<Task*>(transfer);
+  if (Task* prev = w->switch_prev) {
+    w->switch_prev = nullptr;
     bool exited = prev->state.load(std::memory_order_relaxed) == TaskState::exited;
     bool free_now = exited && prev->self_free;
     if (exited) arch::destroy_context(prev->ctx);  // it never runs again; its stack is still mapped
@@ -83,15 +66,16 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
     return;
   }
   cur->saved_errno = errno;
+  w->switch_prev = cur;
   void* transfer;
   if (next != nullptr) {
     worker_dispatch(w, next);
-    transfer = arch::switch_context(cur->ctx, next->ctx, cur, exiting);
+    transfer = arch::switch_context(cur->ctx, next->ctx, w, exiting);
   } else {
     w->current = nullptr;
-    transfer = arch::switch_context(cur->ctx, w->loop_ctx, cur, exiting);
+    transfer = arch::switch_context(cur->ctx, w->loop_ctx, w, exiting);
   }
-  finish_switch(transfer);
+  finish_switch(transfer);  // `w` may be stale here: the task may have moved to another worker
 }
 
 [[noreturn]] void task_exit_current() noexcept {
@@ -100,10 +84,11 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
   w->rt.policy->task_finish(t, w->index);
   w->exited.add();
   t->state.store(TaskState::exited, std::memory_order_relaxed);
-  if (t->join_state.exchange(kJoinExited, std::memory_order_acq_rel) == kJoinDetached) {
-    t->self_free = true;
-  } else {
-    wake_address_all(t->join_state);
+  switch (t->join_state.exchange(kJoinExited, std::memory_order_acq_rel)) {
+    case kJoinDetached: t->self_free = true; break;
+    case kJoinTaskWaiting: task_unpark(t->joiner); break;  // the joiner frees us only after on_cpu clears
+    case kJoinThreadWaiting: wake_address_all(t->join_state); break;
+    default: break;
   }
   switch_away(w, t, /*exiting=*/true);
   sky_fatal("exited task %llu was resumed", static_cast<unsigned long long>(t->sched.id));

@@ -36,10 +36,13 @@ inline constexpr std::uint32_t kParkEmpty = 0;
 inline constexpr std::uint32_t kParkParked = 1;
 inline constexpr std::uint32_t kParkNotified = 2;
 
-// join_state values (the word join() waits on).
+// join_state values. A joining task parks directly (its Task* in `joiner`), which avoids the wait table
+// on the spawn+join path; a joining plain thread waits on the word through the wait table.
 inline constexpr std::uint32_t kJoinRunning = 0;
 inline constexpr std::uint32_t kJoinExited = 1;
 inline constexpr std::uint32_t kJoinDetached = 2;
+inline constexpr std::uint32_t kJoinTaskWaiting = 3;    // `joiner` is parked until the exit
+inline constexpr std::uint32_t kJoinThreadWaiting = 4;  // a plain thread waits on join_state
 
 struct StackMapping {
   void* base = nullptr;   // lowest address: the guard page
@@ -57,6 +60,7 @@ class Task {
   std::atomic<TaskState> state{TaskState::runnable};
   std::atomic<WaitReason> wait_reason{WaitReason::none};  // for reports; written by the task itself
 
+  Task* joiner = nullptr;   // written by the joiner before it publishes kJoinTaskWaiting
   bool self_free = false;   // exited while detached: the next context on its worker frees it
   int target_worker = -1;   // from the spawn core hint
   int saved_errno = 0;      // errno while switched out

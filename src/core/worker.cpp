@@ -129,7 +129,7 @@ void worker_main(Worker* w) {
 
   while (Task* t = find_work(w)) {
     worker_dispatch(w, t);
-    void* transfer = arch::switch_context(w->loop_ctx, t->ctx, nullptr);
+    void* transfer = arch::switch_context(w->loop_ctx, t->ctx, w);
     finish_switch(transfer);
   }
 

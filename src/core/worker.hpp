@@ -39,6 +39,7 @@ struct alignas(64) Worker {
 
   // ---- owner-only: touched by this worker's thread (and by tasks running on it) ----
   Task* current = nullptr;           // the running task, nullptr while in the loop
+  Task* switch_prev = nullptr;       // the task being switched away from, until finish_switch
   arch::ExecContext loop_ctx;        // the worker loop on the thread's own stack
   std::thread thread;
   pid_t tid = 0;

@@ -22,12 +22,14 @@
 namespace skyloft {
 namespace {
 
+constexpr std::uint32_t kInjectCheckInterval = 61;
+
 class FifoPolicy final : public Policy {
  public:
   void init(PolicyHost& host) override {
     Policy::init(host);
-    queues_.clear();
-    for (int i = 0; i < host.num_workers(); ++i) queues_.push_back(std::make_unique<Queue>());
+    num_queues_ = static_cast<std::size_t>(host.num_workers());
+    queues_ = std::make_unique<Queue[]>(num_queues_);
   }
 
   void spawn(Task* t, int worker, int target) override {
@@ -36,7 +38,7 @@ class FifoPolicy final : public Policy {
     } else if (worker >= 0) {
       push_local(worker, t, /*new_work=*/true);
     } else {
-      push_remote(static_cast<int>(next_remote_.fetch_add(1, std::memory_order_relaxed) % queues_.size()), t);
+      push_remote(static_cast<int>(next_remote_.fetch_add(1, std::memory_order_relaxed) % num_queues_), t);
     }
   }
 
@@ -53,9 +55,10 @@ class FifoPolicy final : public Policy {
   void yield(Task* t, int worker) override { push_local(worker, t, /*new_work=*/false); }
 
   Task* pick_next(int worker) override {
-    Queue& q = *queues_[static_cast<std::size_t>(worker)];
+    Queue& q = queues_[static_cast<std::size_t>(worker)];
     // Every 61st pick looks at the inject list first so handed-over tasks cannot starve behind the ring.
-    if (++q.picks % 61 == 0) {
+    if (--q.picks_until_inject == 0) {
+      q.picks_until_inject = kInjectCheckInterval;
       if (Task* t = q.inject.pop()) return t;
     }
     if (Task* t = q.ring.pop()) return t;
@@ -63,13 +66,13 @@ class FifoPolicy final : public Policy {
   }
 
   Task* balance(int worker) override {
-    const std::size_t n = queues_.size();
-    Queue& mine = *queues_[static_cast<std::size_t>(worker)];
+    const std::size_t n = num_queues_;
+    Queue& mine = queues_[static_cast<std::size_t>(worker)];
     const std::size_t start = ++mine.steal_seed;
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t v = (start + i) % n;
       if (v == static_cast<std::size_t>(worker)) continue;
-      Queue& victim = *queues_[v];
+      Queue& victim = queues_[v];
       if (victim.ring.steal_into(mine.ring) != 0) return mine.ring.pop();
       if (Task* t = victim.inject.pop()) return t;
     }
@@ -77,8 +80,8 @@ class FifoPolicy final : public Policy {
   }
 
   void dump(std::FILE* out) const override {
-    for (std::size_t i = 0; i < queues_.size(); ++i) {
-      std::fprintf(out, "  fifo queue %zu: ring %u, inject %u\n", i, queues_[i]->ring.size(), queues_[i]->inject.size());
+    for (std::size_t i = 0; i < num_queues_; ++i) {
+      std::fprintf(out, "  fifo queue %zu: ring %u, inject %u\n", i, queues_[i].ring.size(), queues_[i].inject.size());
     }
   }
 
@@ -88,22 +91,23 @@ class FifoPolicy final : public Policy {
   struct alignas(64) Queue {
     StealableRing<256> ring;
     LockedTaskList inject;
-    std::uint32_t picks = 0;        // owner only
+    std::uint32_t picks_until_inject = kInjectCheckInterval;  // owner only
     std::size_t steal_seed = 0;     // owner only
   };
 
   void push_local(int worker, Task* t, bool new_work) {
-    Queue& q = *queues_[static_cast<std::size_t>(worker)];
+    Queue& q = queues_[static_cast<std::size_t>(worker)];
     if (!q.ring.push(t)) q.inject.push(t);  // ring full: spill to the locked list
     if (new_work && q.ring.size() >= 2) host_->notify_work_available();
   }
 
   void push_remote(int target, Task* t) {
-    queues_[static_cast<std::size_t>(target)]->inject.push(t);
+    queues_[static_cast<std::size_t>(target)].inject.push(t);
     host_->kick(target);
   }
 
-  std::vector<std::unique_ptr<Queue>> queues_;
+  std::unique_ptr<Queue[]> queues_;
+  std::size_t num_queues_ = 0;
   std::atomic<std::uint32_t> next_remote_{0};
 };
 
