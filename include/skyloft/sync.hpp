@@ -40,7 +40,8 @@ class Mutex {
     return try_lock() || try_lock_until(deadline_after(d));
   }
   void unlock() noexcept {
-    if (state_.exchange(kUnlocked, std::memory_order_release) == kContended) unlock_slow();
+    // seq_cst (the same xchg on x86 as release): wake_address needs the change ordered before its check.
+    if (state_.exchange(kUnlocked, std::memory_order_seq_cst) == kContended) unlock_slow();
   }
 
  private:
@@ -82,8 +83,9 @@ class CondVar {
   void notify_all() noexcept;
 
  private:
+  friend class RWLock;
+  std::cv_status wait_until(std::unique_lock<Mutex>& lock, Deadline deadline, WaitReason reason);
   std::atomic<std::uint32_t> seq_{0};
-  std::atomic<std::uint32_t> waiters_{0};
 };
 
 // Reader-writer lock; writers are preferred (new readers wait while a writer waits), so writers do not
@@ -129,7 +131,6 @@ class Semaphore {
 
  private:
   std::atomic<std::uint32_t> count_;
-  std::atomic<std::uint32_t> waiters_{0};
 };
 
 // Reusable barrier for a fixed number of participants.

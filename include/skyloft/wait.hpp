@@ -33,8 +33,10 @@ enum class WaitResult { woken, value_changed, timed_out };
 WaitResult wait_address(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
                         Deadline deadline = kNoDeadline, WaitReason reason = WaitReason::address);
 
-// Wakes up to `count` waiters on `word` (oldest first); returns how many were woken. Safe to call after the
-// object holding `word` may have been freed by a woken waiter: the address is only used as a key.
+// Wakes up to `count` waiters on `word` (oldest first); returns how many were woken. The caller must have
+// changed *word with a seq_cst operation first (that orders the change before the check for waiters, so a
+// waiter that is about to sleep sees the new value). Safe to call after the object holding `word` may have
+// been freed by a woken waiter: the address is only used as a key.
 std::size_t wake_address(const std::atomic<std::uint32_t>& word, std::size_t count = 1) noexcept;
 inline std::size_t wake_address_all(const std::atomic<std::uint32_t>& word) noexcept {
   return wake_address(word, SIZE_MAX);

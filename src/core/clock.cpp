@@ -1,8 +1,11 @@
 // clock.cpp - now_ns(): CLOCK_MONOTONIC nanoseconds, through the TSC when it is invariant.
 //
 // clock_gettime costs ~23 ns on the development VM and rdtsc ~10 ns, and timers are checked on every
-// scheduling decision while any are armed. The TSC is calibrated once against CLOCK_MONOTONIC over ~20 ms
-// and then maps ticks to monotonic nanoseconds; a CPU without constant_tsc/nonstop_tsc uses clock_gettime.
+// scheduling decision while any are armed. The TSC rate is calibrated once against CLOCK_MONOTONIC
+// (20 ms, when the runtime starts). Deadlines are shared with the kernel (futex timeouts), so the TSC time
+// must not drift from CLOCK_MONOTONIC: each thread re-bases its TSC->ns mapping on a fresh clock_gettime
+// every 2^25 ticks (~13 ms at 2.6 GHz), which bounds the drift from a calibration error of a few ppm to
+// well under a microsecond. A CPU without constant_tsc/nonstop_tsc uses clock_gettime throughout.
 #include <time.h>
 #include <x86intrin.h>
 
@@ -36,14 +39,13 @@ bool cpu_has_invariant_tsc() {
   return constant && nonstop;
 }
 
-struct TscClock {
-  bool use_tsc = false;
-  std::uint64_t base_tsc = 0;
-  std::uint64_t base_ns = 0;
-  // ns = base_ns + ((tsc - base_tsc) * mult) >> 32
-  std::uint64_t mult = 0;
+constexpr std::uint64_t kRebaseTicks = std::uint64_t{1} << 25;
 
-  TscClock() {
+struct TscRate {
+  bool use_tsc = false;
+  std::uint64_t mult = 0;  // ns = (ticks * mult) >> 32
+
+  TscRate() {
     if (!cpu_has_invariant_tsc()) return;
     std::uint64_t ns0 = monotonic_ns(), t0 = __rdtsc();
     timespec sleep{0, 20'000'000};
@@ -51,25 +53,37 @@ struct TscClock {
     std::uint64_t ns1 = monotonic_ns(), t1 = __rdtsc();
     if (t1 <= t0 || ns1 <= ns0) return;
     mult = static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns1 - ns0) << 32) / (t1 - t0));
-    base_tsc = t1;
-    base_ns = ns1;
     use_tsc = true;
-  }
-
-  std::uint64_t now() const noexcept {
-    if (!use_tsc) return monotonic_ns();
-    std::uint64_t delta = __rdtsc() - base_tsc;
-    return base_ns + static_cast<std::uint64_t>((static_cast<unsigned __int128>(delta) * mult) >> 32);
   }
 };
 
-const TscClock& tsc_clock() {
-  static const TscClock clock;  // calibrated on first use (runtime start), not at load time
-  return clock;
+const TscRate& tsc_rate() {
+  static const TscRate rate;  // calibrated on first use (Runtime construction), not at load time
+  return rate;
 }
+
+struct ThreadBase {
+  std::uint64_t tsc = 0;
+  std::uint64_t ns = 0;
+  bool valid = false;
+};
+thread_local ThreadBase tl_base;
 
 }  // namespace
 
-std::uint64_t now_ns() noexcept { return tsc_clock().now(); }
+std::uint64_t now_ns() noexcept {
+  const TscRate& rate = tsc_rate();
+  if (!rate.use_tsc) return monotonic_ns();
+  std::uint64_t tsc = __rdtsc();
+  ThreadBase& base = tl_base;
+  std::uint64_t delta = tsc - base.tsc;
+  if (!base.valid || delta >= kRebaseTicks) {
+    base.ns = monotonic_ns();
+    base.tsc = __rdtsc();
+    base.valid = true;
+    return base.ns;
+  }
+  return base.ns + static_cast<std::uint64_t>((static_cast<unsigned __int128>(delta) * rate.mult) >> 32);
+}
 
 }  // namespace skyloft

@@ -30,12 +30,11 @@ namespace skyloft {
 void worker_main(Worker* w);
 void task_entry(void* arg, void* transfer);
 
-namespace {
 std::atomic<RuntimeCore*> g_runtime{nullptr};
+
+namespace {
 std::atomic<std::uint64_t> g_epoch{0};
 }  // namespace
-
-RuntimeCore* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
 
 RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatcher_core_,
                          std::unique_ptr<Policy> pol)
@@ -45,7 +44,7 @@ RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatch
       policy(std::move(pol)),
       stacks(config.stack_size, worker_cores.size()) {
   for (std::size_t i = 0; i < worker_cores.size(); ++i) {
-    workers.push_back(std::make_unique<Worker>(*this, static_cast<int>(i), worker_cores[i]));
+    workers.push_back(std::make_unique<Worker>(*this, policy.get(), static_cast<int>(i), worker_cores[i]));
   }
 }
 
@@ -108,8 +107,7 @@ void RuntimeCore::dispatcher_loop() {
   }
 }
 
-int RuntimeCore::worker_for_core(int core) const {
-  if (core < 0) return -1;
+int RuntimeCore::worker_for_core_slow(int core) const {
   for (const auto& w : workers) {
     if (w->core == core) return w->index;
   }
@@ -170,8 +168,8 @@ ShutdownReport RuntimeCore::stop() {
       }
     }
     for (Task* t : blocked_tasks) arch::destroy_context(t->ctx);
-    std::uint64_t live = live_tasks();
-    report.unjoined = live > blocked_tasks.size() ? live - blocked_tasks.size() : 0;
+    std::int64_t z = zombies.load(std::memory_order_acquire);
+    report.unjoined = z > 0 ? static_cast<std::size_t>(z) : 0;
     stacks.release_all();
     if (!report.blocked.empty()) std::fprintf(stderr, "%s", report.describe().c_str());
   });
@@ -202,6 +200,7 @@ std::vector<int> resolve_cores(const Config& cfg) {
 }  // namespace
 
 Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
+  (void)now_ns();  // calibrates the TSC clock now (20 ms) rather than in the first scheduling decision
   std::unique_ptr<Policy> policy = make_policy(config.policy);
   config.stack_size = StackPool::validate_size(config.stack_size);
   if (config.spin_us > 1'000'000) {
@@ -335,7 +334,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   StackMapping m = rt->stacks.allocate(usable, w ? w->index : -1);
   auto top = reinterpret_cast<std::uintptr_t>(m.base) + m.size;
   auto task_addr = (top - sizeof(Task)) & ~std::uintptr_t{63};
-  Task* t = ::new (reinterpret_cast<void*>(task_addr)) Task();
+  Task* t = ::new (reinterpret_cast<void*>(task_addr)) Task;  // default-init: members carry their own initialisers
   std::uintptr_t al = std::max<std::size_t>(align, 16);
   auto payload_addr = (task_addr - size) & ~(al - 1);
   *payload = reinterpret_cast<void*>(payload_addr);
@@ -343,7 +342,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   t->stack = m;
   t->target_worker = target;
   t->runtime_epoch = rt->epoch;
-  t->sched.id = rt->next_task_id.fetch_add(1, std::memory_order_relaxed);
+  t->sched.id = rt->allocate_task_id(w);
   t->sched.spawn_worker = w ? w->index : -1;
   void* lo = static_cast<char*>(m.base) + rt->stacks.guard_size();
   arch::make_context(t->ctx, lo, reinterpret_cast<void*>(payload_addr), &task_entry, t);
@@ -361,7 +360,8 @@ void task_discard(Task* task) noexcept {
 
 void task_launch(Task* task, TaskBody body) noexcept {
   RuntimeCore* rt = current_runtime();
-  Worker* w = this_worker();
+  int spawner = task->sched.spawn_worker;
+  Worker* w = spawner >= 0 ? rt->workers[static_cast<std::size_t>(spawner)].get() : nullptr;
   task->body = body;
   rt->policy->task_init(task);
   if (w != nullptr) {
@@ -375,13 +375,15 @@ void task_launch(Task* task, TaskBody body) noexcept {
 void task_join(Task* task, std::uint64_t epoch) {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr || rt->epoch != epoch) throw std::logic_error("skyloft: join() after its runtime shut down");
+  Task* self = current_task();
+  if (self != nullptr) task->joiner = self;
   std::uint32_t expected = kJoinRunning;
-  if (Task* self = current_task()) {
-    task->joiner = self;
-    if (task->join_state.compare_exchange_strong(expected, kJoinTaskWaiting, std::memory_order_acq_rel)) {
-      while (task->join_state.load(std::memory_order_acquire) != kJoinExited) task_park(WaitReason::join);
-    }
-  } else if (task->join_state.compare_exchange_strong(expected, kJoinThreadWaiting, std::memory_order_acq_rel)) {
+  if (!task->join_state.compare_exchange_strong(expected, self ? kJoinTaskWaiting : kJoinThreadWaiting,
+                                                std::memory_order_acq_rel)) {
+    rt->zombies.fetch_sub(1, std::memory_order_relaxed);  // it had exited already, unjoined
+  } else if (self != nullptr) {
+    while (task->join_state.load(std::memory_order_acquire) != kJoinExited) task_park(WaitReason::join);
+  } else {
     while (task->join_state.load(std::memory_order_acquire) != kJoinExited) {
       wait_address(task->join_state, kJoinThreadWaiting, kNoDeadline, WaitReason::join);
     }
@@ -393,6 +395,7 @@ void task_detach(Task* task, std::uint64_t epoch) noexcept {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr || rt->epoch != epoch) return;  // its runtime already reclaimed it
   if (task->join_state.exchange(kJoinDetached, std::memory_order_acq_rel) == kJoinExited) {
+    rt->zombies.fetch_sub(1, std::memory_order_relaxed);
     task_free(task, this_worker());
   }
 }

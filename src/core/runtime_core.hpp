@@ -18,6 +18,9 @@
 
 namespace skyloft {
 
+// Task ids are handed out to workers in blocks so spawning does not contend on one counter.
+inline constexpr std::uint64_t kTaskIdBlock = 1024;
+
 struct RuntimeCore final : PolicyHost {
   RuntimeCore(Config config, std::vector<int> worker_cores, int dispatcher_core, std::unique_ptr<Policy> policy);
   ~RuntimeCore() override;
@@ -35,7 +38,19 @@ struct RuntimeCore final : PolicyHost {
   void start();
   ShutdownReport stop();
   // Worker index for a core hint; -1 when `core` is -1. Throws ConfigError for an unmanaged core.
-  int worker_for_core(int core) const;
+  int worker_for_core(int core) const {
+    return core < 0 ? -1 : worker_for_core_slow(core);
+  }
+  int worker_for_core_slow(int core) const;
+  // A fresh task id; `w` is the calling worker or nullptr.
+  std::uint64_t allocate_task_id(Worker* w) noexcept {
+    if (w == nullptr) return next_task_id.fetch_add(1, std::memory_order_relaxed);
+    if (w->next_id == w->end_id) {
+      w->next_id = next_task_id.fetch_add(kTaskIdBlock, std::memory_order_relaxed);
+      w->end_id = w->next_id + kTaskIdBlock;
+    }
+    return w->next_id++;
+  }
   std::uint64_t live_tasks() const noexcept;
 
   // ---- read-only after construction ----
@@ -51,6 +66,7 @@ struct RuntimeCore final : PolicyHost {
   alignas(64) std::atomic<std::uint64_t> external_spawned{0};
   alignas(64) std::atomic<int> nr_spinning{0};
   std::atomic<int> nr_parked{0};
+  std::atomic<std::int64_t> zombies{0};  // exited, not yet joined or detached
   std::atomic<bool> stopping{false};
   std::atomic<unsigned> wake_cursor{0};
 
@@ -68,6 +84,8 @@ struct RuntimeCore final : PolicyHost {
 };
 
 // The running runtime (nullptr when none).
-RuntimeCore* current_runtime() noexcept;
+extern std::atomic<RuntimeCore*> g_runtime;
+inline RuntimeCore* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
+
 
 }  // namespace skyloft

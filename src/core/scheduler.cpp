@@ -8,8 +8,9 @@
 //
 // TLS and migration: after any switch the code may run on another worker's thread, and the compiler may
 // keep a thread-local address from before the switch. So every read of "this worker" after a switch goes
-// through this_worker(), which is never inlined, and errno is restored in finish_switch(), a separate
-// function.
+// through this_worker(), which is never inlined, or uses the worker handed over by the switch itself. errno
+// is saved and restored through the worker thread's own errno address (Worker::errno_slot), which is taken
+// once when the worker starts, so the switch path makes no __errno_location() calls.
 #include "core/scheduler.hpp"
 
 #include <errno.h>
@@ -52,7 +53,7 @@ __attribute__((noinline)) void finish_switch(void* transfer) noexcept {
     prev->on_cpu.store(false, std::memory_order_release);  // after this, a joiner may free `prev`
     if (free_now) task_free(prev, w);
   }
-  if (w->current != nullptr) errno = w->current->saved_errno;
+  if (w->current != nullptr) *w->errno_slot = w->current->saved_errno;
 }
 
 namespace {
@@ -65,7 +66,7 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
     cur->state.store(TaskState::running, std::memory_order_relaxed);
     return;
   }
-  cur->saved_errno = errno;
+  cur->saved_errno = *w->errno_slot;
   w->switch_prev = cur;
   void* transfer;
   if (next != nullptr) {
@@ -81,14 +82,14 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
 [[noreturn]] void task_exit_current() noexcept {
   Worker* w = this_worker();
   Task* t = w->current;
-  w->rt.policy->task_finish(t, w->index);
+  w->policy->task_finish(t, w->index);
   w->exited.add();
   t->state.store(TaskState::exited, std::memory_order_relaxed);
-  switch (t->join_state.exchange(kJoinExited, std::memory_order_acq_rel)) {
+  switch (t->join_state.exchange(kJoinExited, std::memory_order_seq_cst)) {
     case kJoinDetached: t->self_free = true; break;
     case kJoinTaskWaiting: task_unpark(t->joiner); break;  // the joiner frees us only after on_cpu clears
     case kJoinThreadWaiting: wake_address_all(t->join_state); break;
-    default: break;
+    default: w->rt.zombies.fetch_add(1, std::memory_order_relaxed); break;  // waits for join/detach
   }
   switch_away(w, t, /*exiting=*/true);
   sky_fatal("exited task %llu was resumed", static_cast<unsigned long long>(t->sched.id));
@@ -124,13 +125,13 @@ void task_park(WaitReason reason) noexcept {
   }
   cur->wait_reason.store(reason, std::memory_order_relaxed);
   cur->state.store(TaskState::blocked, std::memory_order_relaxed);
-  w->rt.policy->block(cur, w->index);
+  w->policy->block(cur, w->index);
   std::uint32_t expected = kParkEmpty;
   if (!cur->park_state.compare_exchange_strong(expected, kParkParked, std::memory_order_acq_rel)) {
     // Unparked between the check and here: blocked and woken at once, keeping block/wakeup paired.
     cur->park_state.store(kParkEmpty, std::memory_order_relaxed);
     cur->state.store(TaskState::runnable, std::memory_order_relaxed);
-    w->rt.policy->wakeup(cur, w->index);
+    w->policy->wakeup(cur, w->index);
   }
   switch_away(w, cur, false);
   this_worker()->current->wait_reason.store(WaitReason::none, std::memory_order_relaxed);
@@ -179,7 +180,7 @@ void yield() {
   }
   Task* cur = w->current;
   cur->state.store(TaskState::runnable, std::memory_order_relaxed);
-  w->rt.policy->yield(cur, w->index);
+  w->policy->yield(cur, w->index);
   switch_away(w, cur, false);
 }
 

@@ -36,7 +36,7 @@ inline Task* worker_pick(Worker* w) {
     std::uint64_t now = now_ns();
     if (w->timers.earliest() <= now) w->timers.run_due(now);
   }
-  return w->rt.policy->pick_next(w->index);
+  return w->policy->pick_next(w->index);
 }
 
 inline void worker_dispatch(Worker* w, Task* next) noexcept {

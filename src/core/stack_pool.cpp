@@ -21,9 +21,8 @@ namespace skyloft {
 StackPool::StackPool(std::size_t default_usable, std::size_t num_workers)
     : page_(static_cast<std::size_t>(sysconf(_SC_PAGESIZE))),
       default_map_size_(default_usable + page_),
-      worker_cache_(num_workers) {
-  for (auto& cache : worker_cache_) cache.reserve(kWorkerCacheMax);
-}
+      worker_cache_(std::make_unique<WorkerCache[]>(num_workers)),
+      num_workers_(num_workers) {}
 
 StackPool::~StackPool() { release_all(); }
 
@@ -44,11 +43,11 @@ StackMapping StackPool::allocate(std::size_t usable, int worker) {
   std::size_t map_size = usable + page_;
   if (map_size == default_map_size_) {
     if (worker >= 0) {
-      auto& cache = worker_cache_[static_cast<std::size_t>(worker)];
-      if (!cache.empty()) {
-        StackMapping m = cache.back();
-        cache.pop_back();
-        return m;
+      WorkerCache& cache = worker_cache_[static_cast<std::size_t>(worker)];
+      if (FreeStack* node = cache.head) {
+        cache.head = node->next;
+        --cache.count;
+        return StackMapping{base_of(node), default_map_size_};
       }
     }
     std::lock_guard<std::mutex> guard(mutex_);
@@ -64,9 +63,12 @@ StackMapping StackPool::allocate(std::size_t usable, int worker) {
 void StackPool::release(StackMapping m, int worker) noexcept {
   if (m.size == default_map_size_) {
     if (worker >= 0) {
-      auto& cache = worker_cache_[static_cast<std::size_t>(worker)];
-      if (cache.size() < kWorkerCacheMax) {
-        cache.push_back(m);
+      WorkerCache& cache = worker_cache_[static_cast<std::size_t>(worker)];
+      if (cache.count < kWorkerCacheMax) {
+        FreeStack* node = node_of(m.base);
+        node->next = cache.head;
+        cache.head = node;
+        ++cache.count;
         return;
       }
     }
@@ -112,9 +114,9 @@ void StackPool::unmap(StackMapping m) noexcept {
 std::size_t StackPool::release_all() noexcept {
   std::lock_guard<std::mutex> guard(mutex_);
   std::size_t cached = global_cache_.size();
-  for (auto& cache : worker_cache_) {
-    cached += cache.size();
-    cache.clear();
+  for (std::size_t i = 0; i < num_workers_; ++i) {
+    cached += worker_cache_[i].count;
+    worker_cache_[i] = WorkerCache{};
   }
   global_cache_.clear();
   std::size_t in_use = mapped_.size() - cached;

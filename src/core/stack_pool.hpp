@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -39,9 +40,25 @@ class StackPool {
   static constexpr std::size_t kWorkerCacheMax = 64;
   static constexpr std::size_t kGlobalCacheMax = 1024;
 
+  // A worker's cache is a list threaded through the free stacks themselves (a node at the top of each).
+  struct FreeStack {
+    FreeStack* next;
+  };
+  struct alignas(64) WorkerCache {
+    FreeStack* head = nullptr;
+    std::size_t count = 0;
+  };
+  FreeStack* node_of(void* base) const noexcept {
+    return reinterpret_cast<FreeStack*>(static_cast<char*>(base) + default_map_size_ - sizeof(FreeStack));
+  }
+  void* base_of(FreeStack* node) const noexcept {
+    return reinterpret_cast<char*>(node) + sizeof(FreeStack) - default_map_size_;
+  }
+
   const std::size_t page_;
   const std::size_t default_map_size_;
-  std::vector<std::vector<StackMapping>> worker_cache_;  // [w] owned by worker w
+  std::unique_ptr<WorkerCache[]> worker_cache_;           // [w] owned by worker w
+  std::size_t num_workers_;
   std::mutex mutex_;
   std::vector<StackMapping> global_cache_;                // protected by mutex_
   std::unordered_map<void*, std::size_t> mapped_;         // base -> size of every live mapping; protected by mutex_

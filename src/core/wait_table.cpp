@@ -14,8 +14,9 @@
 //   R4. The timer of a timed wait is cancelled before the waiter returns; TimerHeap::cancel waits for a
 //       callback that is already running.
 //   R5. wake_address skips the lock when the bucket has no waiters. The waiter increments the count
-//       (seq_cst) before reading the word; the waker changed the word before reading the count (seq_cst):
-//       one of them sees the other.
+//       (seq_cst RMW) before reading the word (seq_cst); the waker changed the word with a seq_cst operation
+//       before reading the count (seq_cst): in the single total order of seq_cst operations one of them
+//       sees the other. (No fence is needed: every caller's change of the word is a seq_cst RMW.)
 #include "core/wait_table.hpp"
 
 #include <errno.h>
@@ -88,7 +89,8 @@ struct alignas(64) Bucket {
     (w->prev ? w->prev->next : head) = w->next;
     (w->next ? w->next->prev : tail) = w->prev;
     w->next = w->prev = nullptr;
-    nwaiters.fetch_sub(1, std::memory_order_relaxed);
+    // Only changed under the lock, so no RMW is needed to decrement.
+    nwaiters.store(nwaiters.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   }
 };
 
@@ -194,8 +196,7 @@ WaitResult wait_address(const std::atomic<std::uint32_t>& word, std::uint32_t ex
 
 std::size_t wake_address(const std::atomic<std::uint32_t>& word, std::size_t count) noexcept {
   Bucket& b = bucket_for(&word);
-  std::atomic_thread_fence(std::memory_order_seq_cst);  // R5
-  if (b.nwaiters.load(std::memory_order_seq_cst) == 0) return 0;
+  if (b.nwaiters.load(std::memory_order_seq_cst) == 0) return 0;  // R5
   std::size_t woken = 0;
   std::lock_guard<SpinLock> guard(b.lock);
   for (Waiter* w = b.head; w != nullptr && woken < count;) {

@@ -46,7 +46,7 @@ namespace {
 
 Task* try_find(Worker* w) {
   if (Task* t = worker_pick(w)) return t;
-  if (Task* t = w->rt.policy->balance(w->index)) {
+  if (Task* t = w->policy->balance(w->index)) {
     w->steals.add();
     return t;
   }
@@ -124,6 +124,7 @@ void worker_main(Worker* w) {
   pthread_setname_np(pthread_self(), name);
   install_fault_stack();
   set_this_worker(w);
+  w->errno_slot = &errno;
   arch::init_thread_context(w->loop_ctx);
   rt.policy->init_worker(w->index);
 

@@ -14,6 +14,7 @@
 
 namespace skyloft {
 
+class Policy;
 class Task;
 struct RuntimeCore;
 
@@ -30,16 +31,19 @@ class OwnerCounter {
 };
 
 struct alignas(64) Worker {
-  Worker(RuntimeCore& rt, int index, int core) : rt(rt), index(index), core(core) {}
+  Worker(RuntimeCore& rt, Policy* policy, int index, int core) : rt(rt), policy(policy), index(index), core(core) {}
 
   // ---- set at construction, read-only afterwards ----
   RuntimeCore& rt;
+  Policy* const policy;              // rt.policy, one load closer on the switch path
   const int index;
   const int core;
 
   // ---- owner-only: touched by this worker's thread (and by tasks running on it) ----
   Task* current = nullptr;           // the running task, nullptr while in the loop
   Task* switch_prev = nullptr;       // the task being switched away from, until finish_switch
+  int* errno_slot = nullptr;         // this thread's errno (set when the loop starts)
+  std::uint64_t next_id = 0, end_id = 0;  // this worker's block of task ids
   arch::ExecContext loop_ctx;        // the worker loop on the thread's own stack
   std::thread thread;
   pid_t tid = 0;

@@ -27,7 +27,10 @@ class SqPolicy final : public Policy {
   Task* pick_next(int worker) override {
     Mailbox& m = mailboxes_[static_cast<std::size_t>(worker)];
     if (m.task.load(std::memory_order_relaxed) == nullptr) return nullptr;
-    return m.task.exchange(nullptr, std::memory_order_acquire);
+    Task* t = m.task.exchange(nullptr, std::memory_order_acquire);
+    // The dispatcher parks when every mailbox is full; an emptied mailbox with a backlog must wake it.
+    if (!central_.empty()) host_->kick_dispatcher();
+    return t;
   }
 
   bool poll() override {

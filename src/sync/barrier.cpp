@@ -14,7 +14,7 @@ bool Barrier::arrive_and_wait() {
   const std::uint32_t phase = phase_.load(std::memory_order_acquire);
   if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == participants_) {
     arrived_.store(0, std::memory_order_relaxed);
-    phase_.fetch_add(1, std::memory_order_release);  // publishes the reset to the next phase's arrivals
+    phase_.fetch_add(1, std::memory_order_seq_cst);  // publishes the reset to the next phase's arrivals
     wake_address_all(phase_);
     return true;
   }

@@ -6,7 +6,7 @@ namespace skyloft {
 void RWLock::lock() {
   std::unique_lock<Mutex> guard(mutex_);
   ++writers_waiting_;
-  writers_cv_.wait(guard, [this] { return !writer_ && readers_ == 0; });
+  while (writer_ || readers_ != 0) writers_cv_.wait_until(guard, kNoDeadline, WaitReason::rwlock);
   --writers_waiting_;
   writer_ = true;
 }
@@ -30,7 +30,7 @@ void RWLock::unlock() {
 
 void RWLock::lock_shared() {
   std::unique_lock<Mutex> guard(mutex_);
-  readers_cv_.wait(guard, [this] { return !writer_ && writers_waiting_ == 0; });
+  while (writer_ || writers_waiting_ != 0) readers_cv_.wait_until(guard, kNoDeadline, WaitReason::rwlock);
   ++readers_;
 }
 

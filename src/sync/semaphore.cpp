@@ -16,16 +16,14 @@ void Semaphore::acquire() { try_acquire_until(kNoDeadline); }
 bool Semaphore::try_acquire_until(Deadline deadline) {
   for (;;) {
     if (try_acquire()) return true;
-    waiters_.fetch_add(1, std::memory_order_seq_cst);  // pairs with the load in release()
     WaitResult r = wait_address(count_, 0, deadline, WaitReason::semaphore);
-    waiters_.fetch_sub(1, std::memory_order_relaxed);
     if (r == WaitResult::timed_out) return try_acquire();
   }
 }
 
 void Semaphore::release(std::uint32_t n) noexcept {
   count_.fetch_add(n, std::memory_order_seq_cst);
-  if (waiters_.load(std::memory_order_seq_cst) != 0) wake_address(count_, n);
+  wake_address(count_, n);  // one load when nobody waits in the bucket
 }
 
 }  // namespace skyloft

@@ -5,7 +5,7 @@
 namespace skyloft {
 
 void WaitGroup::done() noexcept {
-  std::uint32_t before = count_.fetch_sub(1, std::memory_order_acq_rel);
+  std::uint32_t before = count_.fetch_sub(1, std::memory_order_seq_cst);
   if (before == 0) sky_fatal("WaitGroup::done() called more often than add()");
   if (before == 1) wake_address_all(count_);
 }
