@@ -356,8 +356,8 @@ RunResult sky_condvar(std::uint64_t n, int core0, int core1) {
     if (track) pingpong_party(pp, tp, id, n, sky_yield, where);
     else pingpong_party(pp, tp, id, n, sky_yield);
   };
-  auto a = skyloft::spawn([&] { body(0); }, skyloft::SpawnOptions{.stack_size = 0, .core = core0});
-  auto b = skyloft::spawn([&] { body(1); }, skyloft::SpawnOptions{.stack_size = 0, .core = core1});
+  auto a = skyloft::spawn([&] { body(0); }, skyloft::SpawnOptions{.stack_size = 0, .core = core0, .pin = true});
+  auto b = skyloft::spawn([&] { body(1); }, skyloft::SpawnOptions{.stack_size = 0, .core = core1, .pin = true});
   a.join();
   b.join();
   if (track) {

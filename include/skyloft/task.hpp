@@ -18,6 +18,9 @@ using TaskId = std::uint64_t;
 struct SpawnOptions {
   std::size_t stack_size = 0;  // 0: the runtime's default (Config::stack_size)
   int core = -1;               // hint: start on the worker of this core (-1: let the policy choose)
+  // With `core` set: keep the task on that core's worker for its whole life (never stolen or moved).
+  // Per-CPU policies honour it; centralized ones (sq) place every task themselves and ignore it.
+  bool pin = false;
 };
 
 namespace detail {

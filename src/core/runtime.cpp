@@ -321,11 +321,16 @@ std::string ShutdownReport::describe() const {
 
 namespace detail {
 
+[[noreturn]] void throw_pin_without_core() {
+  throw ConfigError("SpawnOptions::pin needs SpawnOptions::core: the core to pin the task to");
+}
+
 Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t align, void** payload) {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr) throw std::logic_error("skyloft::spawn: no runtime is running");
   std::size_t usable = opts.stack_size == 0 ? rt->config.stack_size : StackPool::validate_size(opts.stack_size);
   int target = rt->worker_for_core(opts.core);
+  if (opts.pin && target < 0) throw_pin_without_core();
   if (size > usable / 2) {
     throw ConfigError(fmt::format("the spawned callable is {} bytes; it must fit in half the task stack ({} bytes)",
                                   size, usable / 2));
@@ -344,6 +349,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   t->runtime_epoch = rt->epoch;
   t->sched.id = rt->allocate_task_id(w);
   t->sched.spawn_worker = w ? w->index : -1;
+  if (opts.pin) t->sched.pinned_worker = target;
   void* lo = static_cast<char*>(m.base) + rt->stacks.guard_size();
   arch::make_context(t->ctx, lo, reinterpret_cast<void*>(payload_addr), &task_entry, t);
   return t;

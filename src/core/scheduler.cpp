@@ -74,6 +74,7 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
     transfer = arch::switch_context(cur->ctx, next->ctx, w, exiting);
   } else {
     w->current = nullptr;
+    w->idle.store(true, std::memory_order_relaxed);  // wakers may hand `cur`'s successors back to us
     transfer = arch::switch_context(cur->ctx, w->loop_ctx, w, exiting);
   }
   finish_switch(transfer);  // `w` may be stale here: the task may have moved to another worker

@@ -75,7 +75,10 @@ Task* park_worker(Worker* w) {
 
 // I1-I5; returns nullptr only when the runtime stops.
 Task* find_work(Worker* w) {
-  if (Task* t = worker_pick(w)) return t;
+  if (Task* t = worker_pick(w)) {
+    w->idle.store(false, std::memory_order_relaxed);
+    return t;
+  }
   RuntimeCore& rt = w->rt;
   const std::uint64_t spin_ns = std::uint64_t{rt.config.spin_us} * 1000;
   const std::uint64_t start = now_ns();

@@ -10,6 +10,7 @@
 // Waking parked workers: the first queued task behind the running one stays local (a task that spawns or
 // wakes one other task and then blocks hands off with no syscall, as Go's runnext does); from the second
 // one, notify_work_available() wakes an idle worker. Idle workers steal half of a victim's ring.
+// Pinned tasks (SpawnOptions::pin) live on a third, non-stealable list of their worker.
 // Limitation until preemption lands: a long task delays the one task queued behind it on its worker when all
 // other workers are parked.
 #include <cstdio>
@@ -33,7 +34,9 @@ class FifoPolicy final : public Policy {
   }
 
   void spawn(Task* t, int worker, int target) override {
-    if (target >= 0 && target != worker) {
+    if (sched_of(t).pinned_worker >= 0) {
+      push_pinned(t, worker);
+    } else if (target >= 0 && target != worker) {
       push_remote(target, t);
     } else if (worker >= 0) {
       push_local(worker, t, /*new_work=*/true);
@@ -43,6 +46,7 @@ class FifoPolicy final : public Policy {
   }
 
   void wakeup(Task* t, int worker) override {
+    if (sched_of(t).pinned_worker >= 0) return push_pinned(t, worker);
     int prev = sched_of(t).last_worker;
     if (prev < 0) prev = 0;
     if (worker < 0 || (prev != worker && host_->is_idle(prev))) {
@@ -52,7 +56,10 @@ class FifoPolicy final : public Policy {
     }
   }
 
-  void yield(Task* t, int worker) override { push_local(worker, t, /*new_work=*/false); }
+  void yield(Task* t, int worker) override {
+    if (sched_of(t).pinned_worker >= 0) return push_pinned(t, worker);
+    push_local(worker, t, /*new_work=*/false);
+  }
 
   Task* pick_next(int worker) override {
     Queue& q = queues_[static_cast<std::size_t>(worker)];
@@ -60,8 +67,10 @@ class FifoPolicy final : public Policy {
     if (--q.picks_until_inject == 0) {
       q.picks_until_inject = kInjectCheckInterval;
       if (Task* t = q.inject.pop()) return t;
+      if (Task* t = q.pinned.pop()) return t;
     }
     if (Task* t = q.ring.pop()) return t;
+    if (Task* t = q.pinned.pop()) return t;
     return q.inject.pop();
   }
 
@@ -81,7 +90,8 @@ class FifoPolicy final : public Policy {
 
   void dump(std::FILE* out) const override {
     for (std::size_t i = 0; i < num_queues_; ++i) {
-      std::fprintf(out, "  fifo queue %zu: ring %u, inject %u\n", i, queues_[i].ring.size(), queues_[i].inject.size());
+      std::fprintf(out, "  fifo queue %zu: ring %u, inject %u, pinned %u\n", i, queues_[i].ring.size(),
+                   queues_[i].inject.size(), queues_[i].pinned.size());
     }
   }
 
@@ -91,6 +101,7 @@ class FifoPolicy final : public Policy {
   struct alignas(64) Queue {
     StealableRing<256> ring;
     LockedTaskList inject;
+    LockedTaskList pinned;          // never stolen
     std::uint32_t picks_until_inject = kInjectCheckInterval;  // owner only
     std::size_t steal_seed = 0;     // owner only
   };
@@ -99,6 +110,12 @@ class FifoPolicy final : public Policy {
     Queue& q = queues_[static_cast<std::size_t>(worker)];
     if (!q.ring.push(t)) q.inject.push(t);  // ring full: spill to the locked list
     if (new_work && q.ring.size() >= 2) host_->notify_work_available();
+  }
+
+  void push_pinned(Task* t, int worker) {
+    int home = sched_of(t).pinned_worker;
+    queues_[static_cast<std::size_t>(home)].pinned.push(t);
+    if (home != worker) host_->kick(home);
   }
 
   void push_remote(int target, Task* t) {
