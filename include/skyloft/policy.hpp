@@ -38,6 +38,7 @@ struct SchedInfo {
   int last_worker = -1;     // worker the task last ran on (-1: never ran); set by the core on dispatch
   int spawn_worker = -1;    // worker that spawned it (-1: outside the runtime); set by the core
   int pinned_worker = -1;   // SpawnOptions::pin: the only worker it may run on (-1: any); set by the core
+  int nice = 0;             // SpawnOptions::nice, -20..19; set by the core
   alignas(16) std::byte data[kPolicyTaskDataSize] = {};  // policy-private; zeroed before task_init
 
   template <class T>

@@ -21,6 +21,8 @@ struct SpawnOptions {
   // With `core` set: keep the task on that core's worker for its whole life (never stolen or moved).
   // Per-CPU policies honour it; centralized ones (sq) place every task themselves and ignore it.
   bool pin = false;
+  // Scheduling weight for weighted policies (cfs, eevdf), as Linux nice: -20 (heaviest) .. 19 (lightest).
+  int nice = 0;
 };
 
 namespace detail {

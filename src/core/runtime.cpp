@@ -331,6 +331,9 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   std::size_t usable = opts.stack_size == 0 ? rt->config.stack_size : StackPool::validate_size(opts.stack_size);
   int target = rt->worker_for_core(opts.core);
   if (opts.pin && target < 0) throw_pin_without_core();
+  if (opts.nice < -20 || opts.nice > 19) {
+    throw ConfigError(fmt::format("nice {} is out of range (-20..19)", opts.nice));
+  }
   if (size > usable / 2) {
     throw ConfigError(fmt::format("the spawned callable is {} bytes; it must fit in half the task stack ({} bytes)",
                                   size, usable / 2));
@@ -350,6 +353,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   t->sched.id = rt->allocate_task_id(w);
   t->sched.spawn_worker = w ? w->index : -1;
   if (opts.pin) t->sched.pinned_worker = target;
+  t->sched.nice = opts.nice;
   void* lo = static_cast<char*>(m.base) + rt->stacks.guard_size();
   arch::make_context(t->ctx, lo, reinterpret_cast<void*>(payload_addr), &task_entry, t);
   return t;
