@@ -66,6 +66,10 @@ class PolicyHost {
   virtual bool is_idle(int worker) const noexcept = 0;
   // Wakes the dispatcher thread of a centralized policy if it is parked.
   virtual void kick_dispatcher() noexcept = 0;
+  // A task now waits for `worker`'s core (the policy queued it there). Preemption is tickless: the core
+  // only interrupts a worker while another task waits for it, so it starts the quantum of `worker` here if
+  // it is not running yet. One load when it already runs. Call after making the task visible.
+  virtual void task_waiting(int worker) noexcept = 0;
 };
 
 class Policy {
@@ -104,9 +108,15 @@ class Policy {
 
   // ---- CPU events ----
 
-  // tick: called on `worker` at each preemption check (timer tick or dispatcher check) with its running
-  // task; return true to preempt it (the core then calls yield()). Default: never preempt.
-  virtual bool tick(int /*worker*/, Task* /*current*/) { return false; }
+  // tick: called on `worker` at each preemption check (a quantum expired under the timer, dispatcher,
+  // flag or hybrid mechanism) with its running task. It runs on the task's stack after the interrupt has
+  // returned (not in signal context), with preemption disabled: it may take the policy's spinlocks, but
+  // must not block. Return true to preempt: the core then calls yield(current, worker) and switches.
+  // Default: preempt (plain time slicing at the mechanism's quantum).
+  virtual bool tick(int /*worker*/, Task* /*current*/) { return true; }
+  // nr_waiting: how many runnable tasks wait for `worker` (approximate; a hint). The core asks it when it
+  // dispatches a task, to decide whether the quantum must run (tickless). Default: 1 (always run it).
+  virtual std::uint32_t nr_waiting(int /*worker*/) const { return 1; }
   // balance: `worker` is idle; steal or pull work from elsewhere. Returns a task to run now (owned by the
   // caller like pick_next's), or nullptr. Called only by `worker` after pick_next() returned nullptr.
   // Default: nullptr (no balancing).

@@ -75,6 +75,10 @@ void RuntimeCore::notify_work_available() noexcept {
 
 void RuntimeCore::kick_dispatcher() noexcept { dispatcher_park.unpark(); }
 
+void RuntimeCore::task_waiting(int /*worker*/) noexcept {
+  // No preemption mechanism yet: nothing to start.
+}
+
 void RuntimeCore::dispatcher_loop() {
   if (config.pin_workers) {
     cpu_set_t set;

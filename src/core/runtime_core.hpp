@@ -34,6 +34,7 @@ struct RuntimeCore final : PolicyHost {
     return workers[static_cast<std::size_t>(worker)]->idle.load(std::memory_order_relaxed);
   }
   void kick_dispatcher() noexcept override;
+  void task_waiting(int worker) noexcept override;
 
   void start();
   ShutdownReport stop();
