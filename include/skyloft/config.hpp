@@ -36,9 +36,16 @@ struct Config {
   int dispatcher_core = -1;
   // Pin each worker to its core with sched_setaffinity.
   bool pin_workers = true;
+  // Preemption mechanism: "none", "timer", "dispatcher", "flag", "hybrid" or "uintr" (see the README).
+  std::string preempt = "none";
+  // Quantum (time slice) in microseconds: how long a task may run while another waits for its core.
+  std::uint32_t quantum_us = 100;
+  // hybrid: how long after raising the flag the task gets to reach a preempt point before it is signalled.
+  std::uint32_t hybrid_grace_us = 20;
 
-  // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE over the
-  // defaults above. A variable that is set but malformed throws ConfigError.
+  // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
+  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US and SKYLOFT_HYBRID_GRACE_US over the defaults above. A variable that
+  // is set but malformed throws ConfigError.
   static Config from_env();
 };
 

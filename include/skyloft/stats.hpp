@@ -15,6 +15,9 @@ struct WorkerStats {
   std::uint64_t idle_ns = 0;     // time spent looking for work (spinning or parked)
   std::uint64_t spawned = 0;     // tasks spawned by tasks running here
   std::uint64_t exited = 0;      // tasks that finished here
+  std::uint64_t preempt_checks = 0;    // quantum expiries acted on (the policy's tick was asked)
+  std::uint64_t preemptions = 0;       // tasks preempted (the tick said yes)
+  std::uint64_t preempt_deferred = 0;  // interrupts that found the task unpreemptible (retried later)
 };
 
 }  // namespace skyloft

@@ -112,6 +112,13 @@ Config Config::from_env() {
   if (const char* v = std::getenv("SKYLOFT_SPIN_US")) {
     c.spin_us = parse_env_number<std::uint32_t>("SKYLOFT_SPIN_US", v, 1'000'000);
   }
+  if (const char* v = std::getenv("SKYLOFT_PREEMPT")) c.preempt = trim(v);
+  if (const char* v = std::getenv("SKYLOFT_QUANTUM_US")) {
+    c.quantum_us = parse_env_number<std::uint32_t>("SKYLOFT_QUANTUM_US", v, 1'000'000);
+  }
+  if (const char* v = std::getenv("SKYLOFT_HYBRID_GRACE_US")) {
+    c.hybrid_grace_us = parse_env_number<std::uint32_t>("SKYLOFT_HYBRID_GRACE_US", v, 1'000'000);
+  }
   if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
     c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);
   }

@@ -37,14 +37,18 @@ std::atomic<std::uint64_t> g_epoch{0};
 }  // namespace
 
 RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatcher_core_,
-                         std::unique_ptr<Policy> pol)
+                         std::unique_ptr<Policy> pol, std::unique_ptr<PreemptMechanism> mech)
     : config(std::move(cfg)),
       epoch(g_epoch.fetch_add(1) + 1),
       dispatcher_core(dispatcher_core_),
       policy(std::move(pol)),
+      preempt(std::move(mech)),
       stacks(config.stack_size, worker_cores.size()) {
+  const bool hooks = std::string_view(preempt->name()) != "none";
   for (std::size_t i = 0; i < worker_cores.size(); ++i) {
     workers.push_back(std::make_unique<Worker>(*this, policy.get(), static_cast<int>(i), worker_cores[i]));
+    workers.back()->preempt_hooks = hooks;
+    workers.back()->track_run_start = preempt->tracks_run_start();
   }
 }
 
@@ -52,7 +56,9 @@ RuntimeCore::~RuntimeCore() = default;
 
 void RuntimeCore::start() {
   install_fault_handler();
+  if (workers.front()->preempt_hooks) install_preempt_handler();
   policy->init(*this);
+  preempt->start(*this);
   for (auto& w : workers) {
     Worker* wp = w.get();
     w->thread = std::thread([wp] { worker_main(wp); });
@@ -75,8 +81,9 @@ void RuntimeCore::notify_work_available() noexcept {
 
 void RuntimeCore::kick_dispatcher() noexcept { dispatcher_park.unpark(); }
 
-void RuntimeCore::task_waiting(int /*worker*/) noexcept {
-  // No preemption mechanism yet: nothing to start.
+void RuntimeCore::task_waiting(int worker) noexcept {
+  Worker& w = *workers[static_cast<std::size_t>(worker)];
+  if (w.preempt_hooks) preempt->task_waiting(w);
 }
 
 void RuntimeCore::dispatcher_loop() {
@@ -89,13 +96,16 @@ void RuntimeCore::dispatcher_loop() {
   pthread_setname_np(pthread_self(), "skyloft-disp");
   const std::uint64_t spin_ns = std::uint64_t{config.spin_us} * 1000;
   std::uint64_t idle_since = now_ns();
+  std::uint64_t next_scan = 0;  // the preemption mechanism's next check (ticker mechanisms)
   while (!stopping.load(std::memory_order_acquire)) {
+    std::uint64_t now = now_ns();
+    if (now >= next_scan) next_scan = preempt->scan(now);
     if (policy->poll()) {
       idle_since = now_ns();
       continue;
     }
-    if (now_ns() - idle_since < spin_ns) {
-      cpu_relax();
+    if (now - idle_since < spin_ns || next_scan != UINT64_MAX) {
+      cpu_relax();  // with a quantum to watch the dispatcher polls: it owns its core
       continue;
     }
     dispatcher_park.prepare();
@@ -106,6 +116,7 @@ void RuntimeCore::dispatcher_loop() {
     }
     dispatcher_parked_forever.store(true, std::memory_order_release);
     dispatcher_park.wait(UINT64_MAX);
+    next_scan = 0;
     dispatcher_parked_forever.store(false, std::memory_order_relaxed);
     idle_since = now_ns();
   }
@@ -141,6 +152,7 @@ ShutdownReport RuntimeCore::stop() {
     auto quiet = [this] {
       for (const auto& w : workers) {
         if (!w->parked_forever.load(std::memory_order_acquire)) return false;
+        if (policy->nr_waiting(w->index) != 0) return false;  // queued work a kick has not reached yet
       }
       return dispatcher_core < 0 || dispatcher_parked_forever.load(std::memory_order_acquire);
     };
@@ -160,6 +172,7 @@ ShutdownReport RuntimeCore::stop() {
     dispatcher_park.unpark();
     for (auto& w : workers) w->thread.join();
     if (dispatcher.joinable()) dispatcher.join();
+    preempt->stop();
     // S3
     std::vector<Task*> blocked_tasks;
     wait_table_drop_tasks(epoch, report.blocked, blocked_tasks);
@@ -210,8 +223,23 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   if (config.spin_us > 1'000'000) {
     throw ConfigError(fmt::format("spin_us {} is out of range (0..1000000 microseconds)", config.spin_us));
   }
+  std::unique_ptr<PreemptMechanism> mech =
+      make_preempt_mechanism(config.preempt, config.quantum_us, config.hybrid_grace_us);
   std::vector<int> cores = resolve_cores(config);
   int dispatcher = -1;
+  if (!policy->needs_dispatcher() && mech->tracks_run_start() && config.dispatcher_core >= 0) {
+    // A ticker thread with a core of its own: that core stops being a worker core.
+    auto it = std::find(cores.begin(), cores.end(), config.dispatcher_core);
+    if (it == cores.end()) {
+      throw ConfigError(fmt::format("dispatcher core {} is not in the core list '{}'", config.dispatcher_core,
+                                    format_core_list(cores)));
+    }
+    if (cores.size() < 2) {
+      throw ConfigError(fmt::format("preempt={} with a dispatcher core needs at least one other core (core list '{}')",
+                                    config.preempt, format_core_list(cores)));
+    }
+    cores.erase(it);
+  }
   if (policy->needs_dispatcher()) {
     if (cores.size() < 2) {
       throw ConfigError(fmt::format(
@@ -230,7 +258,8 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
     throw ConfigError(fmt::format("{} worker cores requested; at most {} are supported", cores.size(), kMaxWorkers));
   }
   if (this_worker() != nullptr) throw std::logic_error("skyloft: a Runtime cannot be created from inside a task");
-  impl_->core = std::make_unique<RuntimeCore>(std::move(config), std::move(cores), dispatcher, std::move(policy));
+  impl_->core = std::make_unique<RuntimeCore>(std::move(config), std::move(cores), dispatcher, std::move(policy),
+                                              std::move(mech));
   RuntimeCore* expected = nullptr;
   if (!g_runtime.compare_exchange_strong(expected, impl_->core.get())) {
     throw std::logic_error("skyloft: a runtime is already running in this process (one per process)");
@@ -274,6 +303,9 @@ std::vector<WorkerStats> Runtime::stats() const {
     s.idle_ns = w->idle_ns.get();
     s.spawned = w->spawned.get();
     s.exited = w->exited.get();
+    s.preempt_checks = w->preempt_checks.get();
+    s.preemptions = w->preemptions.get();
+    s.preempt_deferred = w->preempt_deferred.get();
     out.push_back(s);
   }
   return out;
@@ -295,11 +327,13 @@ void Runtime::dump(std::FILE* out) const {
   for (const WorkerStats& s : stats()) {
     std::fprintf(out,
                  "  worker %d (core %d): tasks_run %llu switches %llu steals %llu parks %llu idle %.3f ms "
-                 "spawned %llu exited %llu\n",
+                 "spawned %llu exited %llu preempt checks %llu preemptions %llu deferred %llu\n",
                  s.worker, s.core, static_cast<unsigned long long>(s.tasks_run),
                  static_cast<unsigned long long>(s.switches), static_cast<unsigned long long>(s.steals),
                  static_cast<unsigned long long>(s.parks), static_cast<double>(s.idle_ns) / 1e6,
-                 static_cast<unsigned long long>(s.spawned), static_cast<unsigned long long>(s.exited));
+                 static_cast<unsigned long long>(s.spawned), static_cast<unsigned long long>(s.exited),
+                 static_cast<unsigned long long>(s.preempt_checks), static_cast<unsigned long long>(s.preemptions),
+                 static_cast<unsigned long long>(s.preempt_deferred));
   }
   impl_->core->policy->dump(out);
 }
@@ -342,6 +376,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
     throw ConfigError(fmt::format("the spawned callable is {} bytes; it must fit in half the task stack ({} bytes)",
                                   size, usable / 2));
   }
+  RuntimeSection section;  // the worker's stack cache and id block are owner-only state
   Worker* w = this_worker();
   StackMapping m = rt->stacks.allocate(usable, w ? w->index : -1);
   auto top = reinterpret_cast<std::uintptr_t>(m.base) + m.size;
@@ -364,6 +399,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
 }
 
 void task_discard(Task* task) noexcept {
+  RuntimeSection section;
   RuntimeCore* rt = current_runtime();
   Worker* w = this_worker();
   arch::destroy_context(task->ctx);
@@ -373,9 +409,9 @@ void task_discard(Task* task) noexcept {
 }
 
 void task_launch(Task* task, TaskBody body) noexcept {
+  RuntimeSection section;
   RuntimeCore* rt = current_runtime();
-  int spawner = task->sched.spawn_worker;
-  Worker* w = spawner >= 0 ? rt->workers[static_cast<std::size_t>(spawner)].get() : nullptr;
+  Worker* w = this_worker();  // not the spawner recorded earlier: the task may have moved since
   task->body = body;
   rt->policy->task_init(task);
   if (w != nullptr) {
@@ -389,6 +425,7 @@ void task_launch(Task* task, TaskBody body) noexcept {
 void task_join(Task* task, std::uint64_t epoch) {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr || rt->epoch != epoch) throw std::logic_error("skyloft: join() after its runtime shut down");
+  RuntimeSection section;
   Task* self = current_task();
   if (self != nullptr) task->joiner = self;
   std::uint32_t expected = kJoinRunning;

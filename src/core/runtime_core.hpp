@@ -12,6 +12,7 @@
 #include "core/park.hpp"
 #include "core/stack_pool.hpp"
 #include "core/worker.hpp"
+#include "preempt/mechanism.hpp"
 #include "skyloft/config.hpp"
 #include "skyloft/policy.hpp"
 #include "skyloft/runtime.hpp"
@@ -22,7 +23,8 @@ namespace skyloft {
 inline constexpr std::uint64_t kTaskIdBlock = 1024;
 
 struct RuntimeCore final : PolicyHost {
-  RuntimeCore(Config config, std::vector<int> worker_cores, int dispatcher_core, std::unique_ptr<Policy> policy);
+  RuntimeCore(Config config, std::vector<int> worker_cores, int dispatcher_core, std::unique_ptr<Policy> policy,
+              std::unique_ptr<PreemptMechanism> preempt);
   ~RuntimeCore() override;
 
   // PolicyHost
@@ -59,6 +61,7 @@ struct RuntimeCore final : PolicyHost {
   const std::uint64_t epoch;
   const int dispatcher_core;  // -1: no dispatcher
   std::unique_ptr<Policy> policy;
+  std::unique_ptr<PreemptMechanism> preempt;
   std::vector<std::unique_ptr<Worker>> workers;
   StackPool stacks;
 

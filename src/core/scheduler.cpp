@@ -75,6 +75,7 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
   } else {
     w->current = nullptr;
     w->idle.store(true, std::memory_order_relaxed);  // wakers may hand `cur`'s successors back to us
+    if (w->preempt_hooks) preempt_on_idle(w);
     transfer = arch::switch_context(cur->ctx, w->loop_ctx, w, exiting);
   }
   finish_switch(transfer);  // `w` may be stale here: the task may have moved to another worker
@@ -102,6 +103,7 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
 void task_entry(void* arg, void* transfer) {
   arch::context_started();
   finish_switch(transfer);
+  RuntimeSection::leave(static_cast<Worker*>(transfer));  // the switch into a task happens at depth 1
   auto* t = static_cast<Task*>(arg);
   try {
     t->body(t->payload);
@@ -114,11 +116,13 @@ void task_entry(void* arg, void* transfer) {
     sky_fatal("task %llu terminated by an uncaught exception of unknown type",
               static_cast<unsigned long long>(t->sched.id));
   }
+  RuntimeSection::enter(this_worker());  // never left: the exit switch happens inside it
   task_exit_current();
 }
 
 void task_park(WaitReason reason) noexcept {
   Worker* w = this_worker();
+  SKY_ASSERT(w->preempt_off.load(std::memory_order_relaxed) != 0);
   Task* cur = w->current;
   if (cur->park_state.load(std::memory_order_acquire) == kParkNotified) {  // a permit is waiting
     cur->park_state.store(kParkEmpty, std::memory_order_relaxed);
@@ -148,7 +152,14 @@ void task_unpark(Task* task) noexcept {
   rt->policy->wakeup(task, w ? w->index : -1);
 }
 
+void task_yield_locked(Worker* w, Task* cur) noexcept {
+  cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+  w->policy->yield(cur, w->index);
+  switch_away(w, cur, false);
+}
+
 void task_free(Task* task, Worker* worker) noexcept {
+  RuntimeSection section;  // the worker's stack cache is owner-only state
   while (task->on_cpu.load(std::memory_order_acquire)) cpu_relax();
   RuntimeCore* rt = current_runtime();
   arch::destroy_context(task->ctx);
@@ -179,10 +190,9 @@ void yield() {
     sched_yield();
     return;
   }
-  Task* cur = w->current;
-  cur->state.store(TaskState::runnable, std::memory_order_relaxed);
-  w->policy->yield(cur, w->index);
-  switch_away(w, cur, false);
+  RuntimeSection::enter(w);
+  task_yield_locked(w, w->current);
+  RuntimeSection::leave(this_worker());
 }
 
 void exit() { throw detail::TaskExit{}; }

@@ -14,6 +14,7 @@
 #include <string>
 #include <system_error>
 
+#include "arch/context.hpp"
 #include "skyloft/config.hpp"
 
 namespace skyloft {
@@ -60,7 +61,20 @@ StackMapping StackPool::allocate(std::size_t usable, int worker) {
   return map_new(usable);
 }
 
+namespace {
+// A stack given back may still carry ASan poison from frames that never returned (a task freed while
+// blocked, or one that exited through an exception). Clear it before the memory is reused or unmapped.
+void unpoison(const StackMapping& m) noexcept {
+#if SKY_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(m.base, m.size);
+#else
+  (void)m;
+#endif
+}
+}  // namespace
+
 void StackPool::release(StackMapping m, int worker) noexcept {
+  unpoison(m);
   if (m.size == default_map_size_) {
     if (worker >= 0) {
       WorkerCache& cache = worker_cache_[static_cast<std::size_t>(worker)];
@@ -120,7 +134,10 @@ std::size_t StackPool::release_all() noexcept {
   }
   global_cache_.clear();
   std::size_t in_use = mapped_.size() - cached;
-  for (const auto& [base, size] : mapped_) munmap(base, size);
+  for (const auto& [base, size] : mapped_) {
+    unpoison(StackMapping{base, size});
+    munmap(base, size);
+  }
   mapped_.clear();
   return in_use;
 }

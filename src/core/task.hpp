@@ -61,6 +61,7 @@ class Task {
   std::atomic<WaitReason> wait_reason{WaitReason::none};  // for reports; written by the task itself
 
   Task* joiner = nullptr;   // written by the joiner before it publishes kJoinTaskWaiting
+  std::uint32_t user_preempt_off = 0;  // preempt_disable() depth; the task and its worker's handler only
   bool self_free = false;   // exited while detached: the next context on its worker frees it
   int target_worker = -1;   // from the spawn core hint
   int saved_errno = 0;      // errno while switched out

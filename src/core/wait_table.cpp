@@ -145,6 +145,7 @@ const char* to_string(WaitReason r) noexcept {
 
 WaitResult wait_address(const std::atomic<std::uint32_t>& word, std::uint32_t expected, Deadline deadline,
                         WaitReason reason) {
+  RuntimeSection section;  // bucket and timer spinlocks are held below; a task must not be preempted there
   const std::uint64_t deadline_ns = to_ns(deadline);
   if (deadline_ns != UINT64_MAX && now_ns() >= deadline_ns) {
     return word.load(std::memory_order_acquire) == expected ? WaitResult::timed_out : WaitResult::value_changed;
@@ -197,6 +198,7 @@ WaitResult wait_address(const std::atomic<std::uint32_t>& word, std::uint32_t ex
 std::size_t wake_address(const std::atomic<std::uint32_t>& word, std::size_t count) noexcept {
   Bucket& b = bucket_for(&word);
   if (b.nwaiters.load(std::memory_order_seq_cst) == 0) return 0;  // R5
+  RuntimeSection section;
   std::size_t woken = 0;
   std::lock_guard<SpinLock> guard(b.lock);
   for (Waiter* w = b.head; w != nullptr && woken < count;) {

@@ -18,6 +18,7 @@
 #include "core/fatal.hpp"
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
+#include "skyloft/preempt.hpp"
 #include "skyloft/time.hpp"
 
 namespace skyloft {
@@ -127,7 +128,9 @@ void worker_main(Worker* w) {
   pthread_setname_np(pthread_self(), name);
   install_fault_stack();
   set_this_worker(w);
+  detail::skyloft_preempt_word = reinterpret_cast<std::uint32_t*>(&w->preempt_flag);
   w->errno_slot = &errno;
+  if (w->preempt_hooks) rt.preempt->worker_started(*w);
   arch::init_thread_context(w->loop_ctx);
   rt.policy->init_worker(w->index);
 
@@ -137,6 +140,7 @@ void worker_main(Worker* w) {
     finish_switch(transfer);
   }
 
+  if (w->preempt_hooks) rt.preempt->worker_stopping(*w);
   set_this_worker(nullptr);
   remove_fault_stack();
 }

@@ -9,6 +9,7 @@
 
 #include "arch/context.hpp"
 #include "core/park.hpp"
+#include "core/spinlock.hpp"
 #include "core/timer_heap.hpp"
 #include "skyloft/stats.hpp"
 
@@ -50,11 +51,28 @@ struct alignas(64) Worker {
 
   // ---- stats: written by the owner only ----
   OwnerCounter tasks_run, switches, steals, parks, idle_ns, spawned, exited;
+  OwnerCounter preempt_checks;    // quantum expiries honoured (the policy's tick was asked)
+  OwnerCounter preemptions;       // ... of which the policy preempted the task
+  OwnerCounter preempt_deferred;  // interrupts that found the task unpreemptible (deferred or retried)
+
+  // ---- preemption, owner thread and its own signal handler ----
+  // Runtime-section depth: the worker is inside the runtime (switch path, queues, locks) while non-zero.
+  // Only this thread and its signal handler touch it, so relaxed atomics plus signal fences suffice.
+  std::atomic<std::uint32_t> preempt_off{1};
+  bool preempt_hooks = false;     // a mechanism other than "none" runs (read-only after start)
+  bool track_run_start = false;   // the mechanism's scan() needs run_start_ns (read-only after start)
+  void* timer = nullptr;          // the per-worker POSIX timer (timer mechanism); 0 is a valid id
+  bool has_timer = false;         // protected by timer_lock
+  SpinLock timer_lock;            // serialises arming and disarming it
+  std::atomic<bool> timer_armed{false};
 
   // ---- shared: timers are armed by tasks here, cancelled from anywhere (own lock) ----
   TimerHeap timers;
 
   // ---- remote: written by other threads; own cache line ----
+  alignas(64) std::atomic<std::uint32_t> preempt_flag{0};  // set by mechanisms, read by preempt_point()
+  std::atomic<std::uint64_t> run_start_ns{0};  // when the running task was dispatched; 0 while idle
+  std::atomic<std::uint64_t> run_seq{0};       // dispatch counter, tells the ticker a new run began
   alignas(64) ParkWord park;            // wakers unpark it
   std::atomic<bool> idle{false};        // owner writes; policies read (is_idle)
   std::atomic<bool> parked_forever{false};  // parked with no timer armed; read by shutdown

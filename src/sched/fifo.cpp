@@ -88,6 +88,11 @@ class FifoPolicy final : public Policy {
     return nullptr;
   }
 
+  std::uint32_t nr_waiting(int worker) const override {
+    const Queue& q = queues_[static_cast<std::size_t>(worker)];
+    return q.ring.size() + q.inject.size() + q.pinned.size();
+  }
+
   void dump(std::FILE* out) const override {
     for (std::size_t i = 0; i < num_queues_; ++i) {
       std::fprintf(out, "  fifo queue %zu: ring %u, inject %u, pinned %u\n", i, queues_[i].ring.size(),
@@ -109,17 +114,21 @@ class FifoPolicy final : public Policy {
   void push_local(int worker, Task* t, bool new_work) {
     Queue& q = queues_[static_cast<std::size_t>(worker)];
     if (!q.ring.push(t)) q.inject.push(t);  // ring full: spill to the locked list
-    if (new_work && q.ring.size() >= 2) host_->notify_work_available();
+    if (!new_work) return;                   // a yield: the worker switches right away
+    host_->task_waiting(worker);
+    if (q.ring.size() >= 2) host_->notify_work_available();
   }
 
   void push_pinned(Task* t, int worker) {
     int home = sched_of(t).pinned_worker;
     queues_[static_cast<std::size_t>(home)].pinned.push(t);
+    host_->task_waiting(home);
     if (home != worker) host_->kick(home);
   }
 
   void push_remote(int target, Task* t) {
     queues_[static_cast<std::size_t>(target)].inject.push(t);
+    host_->task_waiting(target);
     host_->kick(target);
   }
 

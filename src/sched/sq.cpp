@@ -44,8 +44,14 @@ class SqPolicy final : public Policy {
       host_->kick(w);
       progress = true;
     }
+    // Every worker is busy and tasks still wait: start the quantum of each (tickless preemption).
+    if (!central_.empty()) {
+      for (int w = 0; w < num_workers_; ++w) host_->task_waiting(w);
+    }
     return progress;
   }
+
+  std::uint32_t nr_waiting(int) const override { return central_.size(); }
 
   void dump(std::FILE* out) const override {
     std::fprintf(out, "  sq central queue: %u\n", central_.size());

@@ -1,0 +1,163 @@
+// ticker.cpp - "dispatcher", "flag" and "hybrid": one thread watches every worker's running task and acts
+// when a task overruns its quantum while another task waits for that core (tickless: nothing happens, and
+// the thread sleeps, while no core is contended).
+//   dispatcher  sends the worker a thread-directed signal (tgkill); the handler redirects the task to the
+//               trampoline. Re-sent every quantum while the same run continues (a deferred request retries).
+//   flag        raises the worker's flag only: no signal ever. The task yields at its next preempt_point()
+//               or runtime entry; code with neither is never preempted.
+//   hybrid      raises the flag first and signals only if the same run is still going, flag unconsumed,
+//               after the grace period: cooperative code never pays for an interrupt, other code still
+//               gets preempted.
+// The thread is pinned to Config::dispatcher_core when one is set (it then polls, for precise quanta);
+// otherwise it floats and sleeps until the next deadline. A centralized policy's dispatcher thread runs
+// scan() itself instead of a separate thread.
+#include <pthread.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "core/runtime_core.hpp"
+#include "preempt/mechanism.hpp"
+#include "skyloft/time.hpp"
+
+namespace skyloft {
+namespace {
+
+class TickerMechanism final : public PreemptMechanism {
+ public:
+  enum class Mode { dispatcher, flag, hybrid };
+
+  TickerMechanism(Mode mode, std::uint32_t quantum_us, std::uint32_t grace_us)
+      : mode_(mode), quantum_ns_(std::uint64_t{quantum_us} * 1000), grace_ns_(std::uint64_t{grace_us} * 1000) {}
+
+  void start(RuntimeCore& rt) override {
+    rt_ = &rt;
+    state_ = std::make_unique<WorkerScan[]>(rt.workers.size());
+    if (rt.policy->needs_dispatcher()) return;  // the policy's dispatcher thread calls scan()
+    thread_ = std::thread([this] { loop(); });
+  }
+
+  void stop() override {
+    stopping_.store(true, std::memory_order_release);
+    park_.unpark();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void task_waiting(Worker&) override {
+    if (park_.parked()) park_.unpark();
+    if (rt_->policy->needs_dispatcher()) rt_->kick_dispatcher();
+  }
+
+  bool tracks_run_start() const noexcept override { return true; }
+
+  std::uint64_t scan(std::uint64_t now) override {
+    std::uint64_t next = UINT64_MAX;
+    for (auto& wp : rt_->workers) {
+      Worker& w = *wp;
+      WorkerScan& s = state_[static_cast<std::size_t>(w.index)];
+      std::uint64_t start = w.run_start_ns.load(std::memory_order_acquire);
+      if (start == 0 || w.policy->nr_waiting(w.index) == 0) continue;  // idle, or nobody waits: tickless
+      std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
+      if (seq != s.seq) s = WorkerScan{seq, 0, 0};
+      std::uint64_t due = start + quantum_ns_;
+      if (s.acted_at != 0) due = mode_ == Mode::hybrid && !s.signalled ? s.acted_at + grace_ns_ : s.acted_at + quantum_ns_;
+      if (now < due) {
+        next = std::min(next, due);
+        continue;
+      }
+      act(w, s, now);
+      next = std::min(next, now + (mode_ == Mode::hybrid && !s.signalled ? grace_ns_ : quantum_ns_));
+    }
+    return next;
+  }
+
+  const char* name() const noexcept override {
+    return mode_ == Mode::dispatcher ? "dispatcher" : mode_ == Mode::flag ? "flag" : "hybrid";
+  }
+
+ private:
+  struct WorkerScan {
+    std::uint64_t seq = 0;       // the run we acted on
+    std::uint64_t acted_at = 0;  // when we last raised the flag / signalled for it
+    bool signalled = false;
+  };
+
+  void act(Worker& w, WorkerScan& s, std::uint64_t now) {
+    switch (mode_) {
+      case Mode::dispatcher:
+        request_preemption(w, /*signal=*/true);
+        s.signalled = true;
+        break;
+      case Mode::flag:
+        request_preemption(w, /*signal=*/false);
+        break;
+      case Mode::hybrid:
+        if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
+          request_preemption(w, /*signal=*/true);  // grace expired with the flag unconsumed
+          s.signalled = true;
+        } else {
+          request_preemption(w, /*signal=*/false);
+          s.signalled = false;
+        }
+        break;
+    }
+    s.acted_at = now;
+  }
+
+  void loop() {
+    pthread_setname_np(pthread_self(), "skyloft-tick");
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    const int core = rt_->config.dispatcher_core;
+    const bool dedicated = core >= 0;
+    if (dedicated) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(core, &set);
+      sched_setaffinity(0, sizeof set, &set);
+    }
+    while (!stopping_.load(std::memory_order_acquire)) {
+      std::uint64_t next = scan(now_ns());
+      if (next == UINT64_MAX) {
+        park_.prepare();
+        if (scan(now_ns()) == UINT64_MAX && !stopping_.load(std::memory_order_acquire)) {
+          park_.wait(UINT64_MAX);
+        } else {
+          park_.cancel();
+        }
+        continue;
+      }
+      if (dedicated) {
+        while (now_ns() < next && !park_.parked() && !stopping_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+      } else {
+        timespec ts{static_cast<time_t>(next / 1'000'000'000ull), static_cast<long>(next % 1'000'000'000ull)};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+      }
+    }
+  }
+
+  const Mode mode_;
+  const std::uint64_t quantum_ns_;
+  const std::uint64_t grace_ns_;
+  RuntimeCore* rt_ = nullptr;
+  std::unique_ptr<WorkerScan[]> state_;  // owned by the scanning thread
+  std::thread thread_;
+  ParkWord park_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace
+
+std::unique_ptr<PreemptMechanism> make_ticker_mechanism(const std::string& name, std::uint32_t quantum_us,
+                                                        std::uint32_t grace_us) {
+  auto mode = name == "dispatcher" ? TickerMechanism::Mode::dispatcher
+              : name == "flag"     ? TickerMechanism::Mode::flag
+                                   : TickerMechanism::Mode::hybrid;
+  return std::make_unique<TickerMechanism>(mode, quantum_us, grace_us);
+}
+
+}  // namespace skyloft
