@@ -19,7 +19,7 @@ extern "C" __thread std::uint32_t* skyloft_preempt_word __attribute__((tls_model
 inline std::uint32_t preempt_requested() noexcept {
   std::uint32_t* word;
   asm volatile("movq skyloft_preempt_word@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(word));
-  return *reinterpret_cast<volatile std::uint32_t*>(word);
+  return __atomic_load_n(word, __ATOMIC_RELAXED);  // a plain load; visible as atomic to ThreadSanitizer
 }
 void preempt_point_slow() noexcept;
 }  // namespace detail

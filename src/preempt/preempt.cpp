@@ -8,6 +8,9 @@
 //        c. the interrupted PC is not in libc, the dynamic loader, libgcc, libstdc++ or a sanitizer runtime
 //           (they may hold internal locks: preempting there could deadlock another task on this worker);
 //        d. the stack has room for the register frame and the XSAVE area above the guard page.
+//      Under ThreadSanitizer a handler runs late (at TSan's next synchronisation point) and receives a copy
+//      of the interrupted context, so a redirect would be lost: there, every interrupt only raises the flag
+//      and preemption happens at preempt points and runtime entries (the flag mechanism's behaviour).
 //   2. At a safe point it sets preempt_off (so nothing nests) and redirects the interrupted context to
 //      sky_preempt_trampoline: the interrupted PC is pushed below the red zone. It never switches stacks.
 //   3. The trampoline saves the registers and the full vector state and calls sky_preempt_entry(), which
@@ -24,6 +27,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "arch/context.hpp"
 #include "core/fatal.hpp"
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
@@ -70,6 +74,12 @@ bool is_unsafe_object(const char* name) {
   return false;
 }
 
+#if SKY_TSAN
+constexpr bool kSignalsDeliveredLate = true;
+#else
+constexpr bool kSignalsDeliveredLate = false;
+#endif
+
 int collect_unsafe_ranges(dl_phdr_info* info, std::size_t, void*) {
   if (info->dlpi_name == nullptr || !is_unsafe_object(info->dlpi_name)) return 0;
   for (int i = 0; i < info->dlpi_phnum && g_num_unsafe < kMaxRanges; ++i) {
@@ -99,8 +109,8 @@ void on_preempt_signal(int, siginfo_t*, void* context) {
     auto pc = static_cast<std::uintptr_t>(regs[REG_RIP]);
     auto sp = static_cast<std::uintptr_t>(regs[REG_RSP]);
     auto stack_floor = reinterpret_cast<std::uintptr_t>(t->ctx.stack_lo) + sky_xsave_size + 1024;
-    bool safe = w->preempt_off.load(std::memory_order_relaxed) == 0 && t->user_preempt_off == 0 &&
-                !pc_is_unsafe(pc) && sp > stack_floor;
+    bool safe = !kSignalsDeliveredLate && w->preempt_off.load(std::memory_order_relaxed) == 0 &&
+                t->user_preempt_off == 0 && !pc_is_unsafe(pc) && sp > stack_floor;
     if (safe) {
       w->preempt_off.store(1, std::memory_order_relaxed);
       std::atomic_signal_fence(std::memory_order_seq_cst);

@@ -13,6 +13,9 @@ namespace skyloft {
 
 std::unique_ptr<Policy> make_fifo_policy();
 std::unique_ptr<Policy> make_sq_policy();
+std::unique_ptr<Policy> make_rr_policy();
+std::unique_ptr<Policy> make_cfs_policy();
+std::unique_ptr<Policy> make_eevdf_policy();
 
 namespace {
 
@@ -30,6 +33,9 @@ std::vector<Entry>& registry() {
   static std::vector<Entry> entries{
       {"fifo", &make_fifo_policy},
       {"sq", &make_sq_policy},
+      {"rr", &make_rr_policy},
+      {"cfs", &make_cfs_policy},
+      {"eevdf", &make_eevdf_policy},
   };
   return entries;
 }
