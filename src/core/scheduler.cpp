@@ -60,11 +60,12 @@ namespace {
 
 // Leaves the current task `cur` (whose state the caller set) for whatever the policy picks next.
 // Returns when `cur` runs again, possibly on another worker.
-void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
+// Returns the worker `cur` runs on when it is resumed.
+Worker* switch_away(Worker* w, Task* cur, bool exiting) noexcept {
   Task* next = worker_pick(w);
   if (next == cur) {  // yielded with nothing else runnable, or woken before it left
     cur->state.store(TaskState::running, std::memory_order_relaxed);
-    return;
+    return w;
   }
   cur->saved_errno = *w->errno_slot;
   w->switch_prev = cur;
@@ -79,6 +80,13 @@ void switch_away(Worker* w, Task* cur, bool exiting) noexcept {
     transfer = arch::switch_context(cur->ctx, w->loop_ctx, w, exiting);
   }
   finish_switch(transfer);  // `w` may be stale here: the task may have moved to another worker
+  return static_cast<Worker*>(transfer);
+}
+
+inline Worker* yield_locked(Worker* w, Task* cur) noexcept {
+  cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+  w->policy->yield(cur, w->index);
+  return switch_away(w, cur, false);
 }
 
 [[noreturn]] void task_exit_current() noexcept {
@@ -152,11 +160,7 @@ void task_unpark(Task* task) noexcept {
   rt->policy->wakeup(task, w ? w->index : -1);
 }
 
-void task_yield_locked(Worker* w, Task* cur) noexcept {
-  cur->state.store(TaskState::runnable, std::memory_order_relaxed);
-  w->policy->yield(cur, w->index);
-  switch_away(w, cur, false);
-}
+void task_yield_locked(Worker* w, Task* cur) noexcept { yield_locked(w, cur); }
 
 void task_free(Task* task, Worker* worker) noexcept {
   RuntimeSection section;  // the worker's stack cache is owner-only state
@@ -191,8 +195,7 @@ void yield() {
     return;
   }
   RuntimeSection::enter(w);
-  task_yield_locked(w, w->current);
-  RuntimeSection::leave(this_worker());
+  RuntimeSection::leave(yield_locked(w, w->current));
 }
 
 void exit() { throw detail::TaskExit{}; }

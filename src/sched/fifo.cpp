@@ -39,7 +39,7 @@ class FifoPolicy final : public Policy {
     } else if (target >= 0 && target != worker) {
       push_remote(target, t);
     } else if (worker >= 0) {
-      push_local(worker, t, /*new_work=*/true);
+      push_local(worker, t);
     } else {
       push_remote(static_cast<int>(next_remote_.fetch_add(1, std::memory_order_relaxed) % num_queues_), t);
     }
@@ -52,13 +52,14 @@ class FifoPolicy final : public Policy {
     if (worker < 0 || (prev != worker && host_->is_idle(prev))) {
       push_remote(prev, t);
     } else {
-      push_local(worker, t, /*new_work=*/true);
+      push_local(worker, t);
     }
   }
 
   void yield(Task* t, int worker) override {
     if (sched_of(t).pinned_worker >= 0) return push_pinned(t, worker);
-    push_local(worker, t, /*new_work=*/false);
+    Queue& q = queues_[static_cast<std::size_t>(worker)];
+    if (!q.ring.push(t)) q.inject.push(t);  // the worker switches right away: no wake-ups needed
   }
 
   Task* pick_next(int worker) override {
@@ -111,10 +112,9 @@ class FifoPolicy final : public Policy {
     std::size_t steal_seed = 0;     // owner only
   };
 
-  void push_local(int worker, Task* t, bool new_work) {
+  void push_local(int worker, Task* t) {
     Queue& q = queues_[static_cast<std::size_t>(worker)];
     if (!q.ring.push(t)) q.inject.push(t);  // ring full: spill to the locked list
-    if (!new_work) return;                   // a yield: the worker switches right away
     host_->task_waiting(worker);
     if (q.ring.size() >= 2) host_->notify_work_available();
   }
