@@ -51,7 +51,9 @@ class CfsRq {
   }
 
   void enqueue(Task* t, Enqueue why, std::uint64_t now) {
-    update_curr(now);
+    // A new task is placed against the spawner's vruntime as of its last accounting (pick or tick), so a
+    // burst of spawns starts level however long the spawner takes between them.
+    if (why != Enqueue::spawn) update_curr(now);
     CfsData& d = cfs(t);
     const std::int64_t min_v = min_vruntime_.load(std::memory_order_relaxed);
     if (why == Enqueue::spawn) {

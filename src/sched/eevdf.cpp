@@ -49,7 +49,9 @@ class EevdfRq {
   }
 
   void enqueue(Task* t, Enqueue why, std::uint64_t now) {
-    update_curr(now);
+    // A new task is placed against the spawner's vruntime as of its last accounting (pick or tick), so a
+    // burst of spawns starts level however long the spawner takes between them.
+    if (why != Enqueue::spawn) update_curr(now);
     EevdfData& d = ev(t);
     if (why == Enqueue::yield) {
       skip_ = t;
