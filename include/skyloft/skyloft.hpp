@@ -3,6 +3,7 @@
 
 #include "skyloft/config.hpp"
 #include "skyloft/policy.hpp"
+#include "skyloft/preempt.hpp"
 #include "skyloft/runtime.hpp"
 #include "skyloft/stats.hpp"
 #include "skyloft/sync.hpp"

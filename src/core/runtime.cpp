@@ -97,9 +97,14 @@ void RuntimeCore::dispatcher_loop() {
   const std::uint64_t spin_ns = std::uint64_t{config.spin_us} * 1000;
   std::uint64_t idle_since = now_ns();
   std::uint64_t next_scan = 0;  // the preemption mechanism's next check (ticker mechanisms)
+  std::uint64_t last_scan = 0;
+  constexpr std::uint64_t kRescanNs = 5'000;  // new contention is noticed within this
   while (!stopping.load(std::memory_order_acquire)) {
     std::uint64_t now = now_ns();
-    if (now >= next_scan) next_scan = preempt->scan(now);
+    if (now >= next_scan || now - last_scan >= kRescanNs) {
+      next_scan = preempt->scan(now);
+      last_scan = now;
+    }
     if (policy->poll()) {
       idle_since = now_ns();
       continue;
@@ -227,7 +232,7 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
       make_preempt_mechanism(config.preempt, config.quantum_us, config.hybrid_grace_us);
   std::vector<int> cores = resolve_cores(config);
   int dispatcher = -1;
-  if (!policy->needs_dispatcher() && mech->tracks_run_start() && config.dispatcher_core >= 0) {
+  if (!policy->needs_dispatcher() && mech->has_ticker() && config.dispatcher_core >= 0) {
     // A ticker thread with a core of its own: that core stops being a worker core.
     auto it = std::find(cores.begin(), cores.end(), config.dispatcher_core);
     if (it == cores.end()) {

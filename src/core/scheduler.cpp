@@ -28,6 +28,10 @@ namespace {
 thread_local Worker* tl_worker = nullptr;
 }  // namespace
 
+extern "C" {
+__thread Task* sky_tl_current __attribute__((tls_model("initial-exec"))) = nullptr;
+}
+
 __attribute__((noinline)) Worker* this_worker() noexcept {
   Worker* w = tl_worker;
   asm volatile("" : "+r"(w));  // opaque: never folded with an earlier read
@@ -36,9 +40,10 @@ __attribute__((noinline)) Worker* this_worker() noexcept {
 
 __attribute__((noinline)) void set_this_worker(Worker* w) noexcept { tl_worker = w; }
 
-Task* current_task() noexcept {
-  Worker* w = this_worker();
-  return w ? w->current : nullptr;
+__attribute__((noinline)) Task* current_task() noexcept {
+  Task* t = sky_tl_current;
+  asm volatile("" : "+r"(t));  // opaque, like this_worker()
+  return t;
 }
 
 __attribute__((noinline)) void finish_switch(void* transfer) noexcept {
@@ -75,6 +80,7 @@ Worker* switch_away(Worker* w, Task* cur, bool exiting) noexcept {
     transfer = arch::switch_context(cur->ctx, next->ctx, w, exiting);
   } else {
     w->current = nullptr;
+    sky_tl_current = nullptr;
     w->idle.store(true, std::memory_order_relaxed);  // wakers may hand `cur`'s successors back to us
     if (w->preempt_hooks) preempt_on_idle(w);
     transfer = arch::switch_context(cur->ctx, w->loop_ctx, w, exiting);
@@ -111,8 +117,8 @@ inline Worker* yield_locked(Worker* w, Task* cur) noexcept {
 void task_entry(void* arg, void* transfer) {
   arch::context_started();
   finish_switch(transfer);
-  RuntimeSection::leave(static_cast<Worker*>(transfer));  // the switch into a task happens at depth 1
   auto* t = static_cast<Task*>(arg);
+  RuntimeSection::leave(t);  // a task starts at depth 1
   try {
     t->body(t->payload);
   } catch (const detail::TaskExit&) {
@@ -124,13 +130,13 @@ void task_entry(void* arg, void* transfer) {
     sky_fatal("task %llu terminated by an uncaught exception of unknown type",
               static_cast<unsigned long long>(t->sched.id));
   }
-  RuntimeSection::enter(this_worker());  // never left: the exit switch happens inside it
+  RuntimeSection::enter(t);  // never left: the exit switch happens inside it
   task_exit_current();
 }
 
 void task_park(WaitReason reason) noexcept {
   Worker* w = this_worker();
-  SKY_ASSERT(w->preempt_off.load(std::memory_order_relaxed) != 0);
+  SKY_ASSERT(w->current->preempt_off.load(std::memory_order_relaxed) != 0);
   Task* cur = w->current;
   if (cur->park_state.load(std::memory_order_acquire) == kParkNotified) {  // a permit is waiting
     cur->park_state.store(kParkEmpty, std::memory_order_relaxed);
@@ -189,13 +195,14 @@ int worker_index() noexcept {
 }
 
 void yield() {
-  Worker* w = this_worker();
-  if (w == nullptr || w->current == nullptr) {
+  Task* t = current_task();
+  if (t == nullptr) {
     sched_yield();
     return;
   }
-  RuntimeSection::enter(w);
-  RuntimeSection::leave(yield_locked(w, w->current));
+  RuntimeSection::enter(t);
+  yield_locked(this_worker(), t);  // with the count held the task cannot move before this read
+  RuntimeSection::leave(t);
 }
 
 void exit() { throw detail::TaskExit{}; }

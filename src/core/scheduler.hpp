@@ -38,25 +38,32 @@ void preempt_now(Worker* w) noexcept;
 void preempt_on_dispatch(Worker* w) noexcept;
 void preempt_on_idle(Worker* w) noexcept;
 
-// A region of runtime code on a worker: preemption is off inside (the worker may hold runtime spinlocks),
-// and a preemption requested meanwhile is honoured when the outermost region ends. Regions may span a
-// switch: the count belongs to the worker, and every switch happens at depth 1. No-op on plain threads.
+// The task running on this thread (one TLS load, so a signal cannot split it), or nullptr.
+extern "C" __thread Task* sky_tl_current __attribute__((tls_model("initial-exec")));
+
+// A region of runtime code in a task: preemption is off inside (the task may hold runtime spinlocks or
+// owner-only worker state), and a preemption requested meanwhile is honoured when the outermost region
+// ends. The depth belongs to the task (Task::preempt_off) and may span switches. No-op on plain threads
+// and in worker loops.
 class RuntimeSection {
  public:
-  RuntimeSection() noexcept {
-    if (Worker* w = this_worker()) enter(w);
+  RuntimeSection() noexcept : task_(current_task()) {
+    if (task_ != nullptr) enter(task_);
   }
   ~RuntimeSection() {
-    if (Worker* w = this_worker()) leave(w);
+    if (task_ != nullptr) leave(task_);
   }
   RuntimeSection(const RuntimeSection&) = delete;
   RuntimeSection& operator=(const RuntimeSection&) = delete;
 
-  static void enter(Worker* w) noexcept {
-    w->preempt_off.store(w->preempt_off.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  static void enter(Task* t) noexcept {
+    t->preempt_off.store(t->preempt_off.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     std::atomic_signal_fence(std::memory_order_seq_cst);
   }
-  static void leave(Worker* w) noexcept;
+  static void leave(Task* t) noexcept;
+
+ private:
+  Task* task_;
 };
 
 // ---- inline definitions (the switch path) ----
@@ -69,15 +76,15 @@ inline Task* worker_pick(Worker* w) {
   return w->policy->pick_next(w->index);
 }
 
-inline void RuntimeSection::leave(Worker* w) noexcept {
+inline void RuntimeSection::leave(Task* t) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (w->preempt_flag.load(std::memory_order_relaxed) != 0 && w->preempt_off.load(std::memory_order_relaxed) == 1 &&
-      w->current != nullptr && w->current->user_preempt_off == 0) {
-    preempt_now(w);
-    w = this_worker();
+  std::uint32_t depth = t->preempt_off.load(std::memory_order_relaxed);
+  if (depth == 1) {  // outermost: with the count still held the task cannot move, so this_worker() is ours
+    Worker* w = this_worker();
+    if (w->preempt_flag.load(std::memory_order_relaxed) != 0) preempt_now(w);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  w->preempt_off.store(w->preempt_off.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  t->preempt_off.store(depth - 1, std::memory_order_relaxed);
 }
 
 inline void worker_dispatch(Worker* w, Task* next) noexcept {
@@ -87,6 +94,7 @@ inline void worker_dispatch(Worker* w, Task* next) noexcept {
   next->state.store(TaskState::running, std::memory_order_relaxed);
   next->sched.last_worker = w->index;
   w->current = next;
+  sky_tl_current = next;
   w->tasks_run.add();
   if (w->preempt_hooks) preempt_on_dispatch(w);
 }

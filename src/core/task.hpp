@@ -61,7 +61,11 @@ class Task {
   std::atomic<WaitReason> wait_reason{WaitReason::none};  // for reports; written by the task itself
 
   Task* joiner = nullptr;   // written by the joiner before it publishes kJoinTaskWaiting
-  std::uint32_t user_preempt_off = 0;  // preempt_disable() depth; the task and its worker's handler only
+  // Preemption-disabled depth: runtime sections plus preempt_disable(). Per task, not per worker, so a
+  // preemption between reading "the current worker" and changing the count cannot strand it on the old
+  // worker. Only the task itself and the signal handler of the thread running it touch it. A task starts
+  // at 1: its first code (task_entry) runs inside the runtime.
+  std::atomic<std::uint32_t> preempt_off{1};
   bool self_free = false;   // exited while detached: the next context on its worker frees it
   int target_worker = -1;   // from the spawn core hint
   int saved_errno = 0;      // errno while switched out

@@ -55,10 +55,7 @@ struct alignas(64) Worker {
   OwnerCounter preemptions;       // ... of which the policy preempted the task
   OwnerCounter preempt_deferred;  // interrupts that found the task unpreemptible (deferred or retried)
 
-  // ---- preemption, owner thread and its own signal handler ----
-  // Runtime-section depth: the worker is inside the runtime (switch path, queues, locks) while non-zero.
-  // Only this thread and its signal handler touch it, so relaxed atomics plus signal fences suffice.
-  std::atomic<std::uint32_t> preempt_off{1};
+  // ---- preemption (the per-task disable count lives in Task::preempt_off) ----
   bool preempt_hooks = false;     // a mechanism other than "none" runs (read-only after start)
   bool track_run_start = false;   // the mechanism's scan() needs run_start_ns (read-only after start)
   void* timer = nullptr;          // the per-worker POSIX timer (timer mechanism); 0 is a valid id

@@ -35,6 +35,8 @@ class PreemptMechanism {
   virtual std::uint64_t scan(std::uint64_t /*now*/) { return UINT64_MAX; }
   // True when workers must record when each task started running (run_start_ns), for scan().
   virtual bool tracks_run_start() const noexcept { return false; }
+  // True when the mechanism runs a ticker thread (which Config::dispatcher_core can give a core of its own).
+  virtual bool has_ticker() const noexcept { return false; }
   virtual const char* name() const noexcept = 0;
 };
 

@@ -101,18 +101,18 @@ bool pc_is_unsafe(std::uintptr_t pc) noexcept {
 void on_preempt_signal(int, siginfo_t*, void* context) {
   int saved_errno = errno;
   Worker* w = this_worker();
-  Task* t = w ? w->current : nullptr;
-  if (t != nullptr) {
+  Task* t = sky_tl_current;
+  if (t != nullptr && w != nullptr) {
     w->preempt_flag.store(1, std::memory_order_relaxed);
     auto* uc = static_cast<ucontext_t*>(context);
     greg_t* regs = uc->uc_mcontext.gregs;
     auto pc = static_cast<std::uintptr_t>(regs[REG_RIP]);
     auto sp = static_cast<std::uintptr_t>(regs[REG_RSP]);
     auto stack_floor = reinterpret_cast<std::uintptr_t>(t->ctx.stack_lo) + sky_xsave_size + 1024;
-    bool safe = !kSignalsDeliveredLate && w->preempt_off.load(std::memory_order_relaxed) == 0 &&
-                t->user_preempt_off == 0 && !pc_is_unsafe(pc) && sp > stack_floor;
+    bool safe = !kSignalsDeliveredLate && t->preempt_off.load(std::memory_order_relaxed) == 0 &&
+                !pc_is_unsafe(pc) && sp > stack_floor;
     if (safe) {
-      w->preempt_off.store(1, std::memory_order_relaxed);
+      t->preempt_off.store(1, std::memory_order_relaxed);  // sky_preempt_entry clears it
       std::atomic_signal_fence(std::memory_order_seq_cst);
       sp -= 128 + sizeof(std::uintptr_t);  // skip the red zone, then "push" the interrupted PC
       *reinterpret_cast<std::uintptr_t*>(sp) = pc;
@@ -167,34 +167,28 @@ void preempt_now(Worker* w) noexcept {
 }
 
 extern "C" __attribute__((visibility("hidden"))) void sky_preempt_entry() {
-  Worker* w = this_worker();  // the handler set preempt_off to 1
-  preempt_now(w);
-  w = this_worker();          // the task may have moved while it was switched out
+  Task* t = current_task();  // the handler set t->preempt_off to 1, so the task stays put until below
+  preempt_now(this_worker());
   std::atomic_signal_fence(std::memory_order_seq_cst);
-  w->preempt_off.store(0, std::memory_order_relaxed);
+  t->preempt_off.store(0, std::memory_order_relaxed);
 }
 
 namespace detail {
 void preempt_point_slow() noexcept {
-  Worker* w = this_worker();
-  if (w == nullptr || w->current == nullptr) return;
-  if (w->preempt_off.load(std::memory_order_relaxed) != 0 || w->current->user_preempt_off != 0) return;
-  RuntimeSection section;  // honours the flag when it ends
+  Task* t = current_task();
+  if (t == nullptr || t->preempt_off.load(std::memory_order_relaxed) != 0) return;
+  RuntimeSection::enter(t);
+  RuntimeSection::leave(t);  // honours the flag
 }
 }  // namespace detail
 
 void preempt_disable() noexcept {
-  if (Task* t = current_task()) {
-    ++t->user_preempt_off;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  }
+  if (Task* t = current_task()) RuntimeSection::enter(t);
 }
 
 void preempt_enable() noexcept {
   Task* t = current_task();
-  if (t == nullptr || t->user_preempt_off == 0) return;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (--t->user_preempt_off == 0) preempt_point();
+  if (t != nullptr && t->preempt_off.load(std::memory_order_relaxed) != 0) RuntimeSection::leave(t);
 }
 
 }  // namespace skyloft

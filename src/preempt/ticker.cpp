@@ -49,11 +49,12 @@ class TickerMechanism final : public PreemptMechanism {
   }
 
   void task_waiting(Worker&) override {
-    if (park_.parked()) park_.unpark();
+    park_.unpark();  // fences, then one load when the ticker is not parked
     if (rt_->policy->needs_dispatcher()) rt_->kick_dispatcher();
   }
 
   bool tracks_run_start() const noexcept override { return true; }
+  bool has_ticker() const noexcept override { return true; }
 
   std::uint64_t scan(std::uint64_t now) override {
     std::uint64_t next = UINT64_MAX;
@@ -61,7 +62,12 @@ class TickerMechanism final : public PreemptMechanism {
       Worker& w = *wp;
       WorkerScan& s = state_[static_cast<std::size_t>(w.index)];
       std::uint64_t start = w.run_start_ns.load(std::memory_order_acquire);
-      if (start == 0 || w.policy->nr_waiting(w.index) == 0) continue;  // idle, or nobody waits: tickless
+      if (w.policy->nr_waiting(w.index) == 0) continue;  // nobody waits for this core: tickless
+      if (start == 0) {
+        // Idle with work queued: it is about to dispatch, and nobody will tell us when. Look again soon.
+        next = std::min(next, now + quantum_ns_);
+        continue;
+      }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
       if (seq != s.seq) s = WorkerScan{seq, 0, 0};
       std::uint64_t due = start + quantum_ns_;
@@ -119,6 +125,13 @@ class TickerMechanism final : public PreemptMechanism {
       CPU_ZERO(&set);
       CPU_SET(core, &set);
       sched_setaffinity(0, sizeof set, &set);
+    } else {
+      // Floating, it shares cores with busy pinned workers: a real-time priority lets it run as soon as
+      // its sleep ends, like a timer interrupt would, instead of waiting for the kernel to time-slice it
+      // in. Without CAP_SYS_NICE this fails and it stays a normal thread (quanta then stretch under load).
+      sched_param param{};
+      param.sched_priority = 1;
+      realtime_ = sched_setscheduler(0, SCHED_FIFO, &param) == 0;
     }
     while (!stopping_.load(std::memory_order_acquire)) {
       std::uint64_t next = scan(now_ns());
@@ -148,6 +161,7 @@ class TickerMechanism final : public PreemptMechanism {
   std::thread thread_;
   ParkWord park_;
   std::atomic<bool> stopping_{false};
+  bool realtime_ = false;
 };
 
 }  // namespace

@@ -48,13 +48,28 @@ class TimerMechanism final : public PreemptMechanism {
     w.timer_armed.store(false, std::memory_order_relaxed);
   }
 
-  void on_dispatch(Worker& w) override { set_armed(w, w.policy->nr_waiting(w.index) > 0); }
+  // Arming races with task_waiting() on other threads (Dekker): the disarming worker re-checks for waiting
+  // tasks after a fence, and task_waiting() fences between queueing the task and reading timer_armed, so
+  // one of them sees the other.
+  void on_dispatch(Worker& w) override {
+    if (w.policy->nr_waiting(w.index) > 0) return set_armed(w, true);
+    set_armed(w, false);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (w.policy->nr_waiting(w.index) > 0) set_armed(w, true);
+  }
   void on_idle(Worker& w) override {
     if (w.timer_armed.load(std::memory_order_relaxed)) set_armed(w, false);
   }
   void task_waiting(Worker& w) override {
-    if (!w.timer_armed.load(std::memory_order_acquire)) set_armed(w, true);
+    // An idle worker picks the task up itself (and arms at dispatch if others still wait); arming its
+    // timer now would only interrupt its sleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!w.timer_armed.load(std::memory_order_relaxed) && w.run_start_ns.load(std::memory_order_relaxed) != 0) {
+      set_armed(w, true);
+    }
   }
+  bool tracks_run_start() const noexcept override { return true; }  // "is it running a task?"
+
   const char* name() const noexcept override { return "timer"; }
 
  private:
@@ -70,7 +85,7 @@ class TimerMechanism final : public PreemptMechanism {
       spec.it_interval = spec.it_value;
     }
     timer_settime(static_cast<timer_t>(w.timer), 0, &spec, nullptr);
-    w.timer_armed.store(on, std::memory_order_release);
+    w.timer_armed.store(on, std::memory_order_seq_cst);
   }
 
   const std::uint64_t quantum_ns_;

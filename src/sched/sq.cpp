@@ -1,8 +1,9 @@
 // sq.cpp - "sq": one centralized FIFO queue fed to the workers by a dispatcher thread (Shinjuku-style
 // c-FCFS). Every runnable task goes to the central queue; the dispatcher (poll) moves the head of the queue
 // into the one-task mailbox of each worker whose mailbox is empty and kicks it. Workers take only from their
-// mailbox. Core hints are ignored: placement is the dispatcher's job. Run to completion for now; the
-// preemption issue adds processor sharing (an overrunning task goes back to the tail).
+// mailbox. Core hints are ignored: placement is the dispatcher's job. With a preemption mechanism it is
+// processor sharing: an overrunning task is yielded back to the tail of the central queue (the default
+// tick), and the next one comes from the worker's mailbox.
 #include <cstdio>
 #include <memory>
 
@@ -41,17 +42,18 @@ class SqPolicy final : public Policy {
       Task* t = central_.pop();
       if (t == nullptr) break;
       m.task.store(t, std::memory_order_release);
+      host_->task_waiting(w);  // if w is busy, its quantum must run: the mailbox task waits for it
       host_->kick(w);
       progress = true;
-    }
-    // Every worker is busy and tasks still wait: start the quantum of each (tickless preemption).
-    if (!central_.empty()) {
-      for (int w = 0; w < num_workers_; ++w) host_->task_waiting(w);
     }
     return progress;
   }
 
-  std::uint32_t nr_waiting(int) const override { return central_.size(); }
+  // Tasks that wait for `worker`: the one in its mailbox, and the central queue that will refill it.
+  std::uint32_t nr_waiting(int worker) const override {
+    bool boxed = mailboxes_[static_cast<std::size_t>(worker)].task.load(std::memory_order_relaxed) != nullptr;
+    return central_.size() + (boxed ? 1u : 0u);
+  }
 
   void dump(std::FILE* out) const override {
     std::fprintf(out, "  sq central queue: %u\n", central_.size());
