@@ -107,12 +107,13 @@ inline skyloft::Config make_config(const std::string& policy) {
   return c;
 }
 
-// Builds a runtime with exactly one worker for `policy` if the policy allows it: first with one core, then
-// (for centralized policies, which need a dispatcher core) with two. Returns nullptr when impossible.
-inline std::unique_ptr<skyloft::Runtime> make_single_worker_runtime(const std::string& policy) {
+// Builds a runtime with exactly one worker for `base.policy` (keeping the rest of `base`) if the policy allows
+// it: first with one core, then (for centralized policies, which need a dispatcher core) with two. Returns
+// nullptr when impossible.
+inline std::unique_ptr<skyloft::Runtime> make_single_worker_runtime(const skyloft::Config& base) {
   const auto cores = skyloft::allowed_cores();
   for (std::size_t n = 1; n <= std::min<std::size_t>(2, cores.size()); ++n) {
-    skyloft::Config c = make_config(policy);
+    skyloft::Config c = base;
     c.cores = skyloft::format_core_list(std::vector<int>(cores.begin(), cores.begin() + n));
     try {
       auto rt = std::make_unique<skyloft::Runtime>(c);
@@ -121,6 +122,10 @@ inline std::unique_ptr<skyloft::Runtime> make_single_worker_runtime(const std::s
     }
   }
   return nullptr;
+}
+
+inline std::unique_ptr<skyloft::Runtime> make_single_worker_runtime(const std::string& policy) {
+  return make_single_worker_runtime(make_config(policy));
 }
 
 inline double ms_since(Clock::time_point t0) {

@@ -39,6 +39,8 @@ extern "C" void sky_preempt_trampoline();
 // Size of the XSAVE area for the features enabled in XCR0 (CPUID leaf 0xD), read by the trampoline.
 extern "C" {
 __attribute__((visibility("hidden"))) std::uint64_t sky_xsave_size = 4096;
+// 1 when the CPU has XSAVEC (CPUID.(EAX=0DH,ECX=1):EAX[1]); the trampoline then saves in compacted form.
+__attribute__((visibility("hidden"))) std::uint8_t sky_xsave_compact = 0;
 }
 
 namespace skyloft {
@@ -130,8 +132,10 @@ std::uint64_t xsave_area_size() {
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx) || !(ecx & bit_XSAVE) || !(ecx & bit_OSXSAVE)) {
     sky_fatal("preemption needs XSAVE (CPUID.1:ECX.XSAVE/OSXSAVE), which this CPU or OS does not enable");
   }
+  __cpuid_count(0xd, 1, eax, ebx, ecx, edx);
+  sky_xsave_compact = (eax >> 1) & 1;
   __cpuid_count(0xd, 0, eax, ebx, ecx, edx);
-  return ebx;  // bytes needed for the features currently enabled in XCR0
+  return ebx;  // bytes needed for the features currently enabled in XCR0 (enough for XSAVEC too)
 }
 
 }  // namespace

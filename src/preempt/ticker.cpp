@@ -69,15 +69,14 @@ class TickerMechanism final : public PreemptMechanism {
         continue;
       }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
-      if (seq != s.seq) s = WorkerScan{seq, 0, 0};
-      std::uint64_t due = start + quantum_ns_;
-      if (s.acted_at != 0) due = mode_ == Mode::hybrid && !s.signalled ? s.acted_at + grace_ns_ : s.acted_at + quantum_ns_;
+      if (seq != s.seq) s = WorkerScan{seq, 0, 0, false};
+      std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + retry_delay(s);
       if (now < due) {
         next = std::min(next, due);
         continue;
       }
       act(w, s, now);
-      next = std::min(next, now + (mode_ == Mode::hybrid && !s.signalled ? grace_ns_ : quantum_ns_));
+      next = std::min(next, now + retry_delay(s));
     }
     return next;
   }
@@ -90,12 +89,23 @@ class TickerMechanism final : public PreemptMechanism {
   struct WorkerScan {
     std::uint64_t seq = 0;       // the run we acted on
     std::uint64_t acted_at = 0;  // when we last raised the flag / signalled for it
+    std::uint32_t resends = 0;   // signals sent for this run
     bool signalled = false;
   };
+
+  // After acting, when to look at the same run again. hybrid gives a flagged task its grace period. A
+  // signal that found the task unpreemptible (deferred: it was in libc, or preemption-disabled) is
+  // re-sent with exponential backoff: each costs the worker ~7 us on a VM, more than a short quantum,
+  // so resending every quantum could starve the very task it tries to preempt.
+  std::uint64_t retry_delay(const WorkerScan& s) const noexcept {
+    if (mode_ == Mode::hybrid && !s.signalled) return grace_ns_;
+    return quantum_ns_ << std::min<std::uint32_t>(s.resends, 6);
+  }
 
   void act(Worker& w, WorkerScan& s, std::uint64_t now) {
     switch (mode_) {
       case Mode::dispatcher:
+        if (s.signalled) ++s.resends;
         request_preemption(w, /*signal=*/true);
         s.signalled = true;
         break;
@@ -104,6 +114,7 @@ class TickerMechanism final : public PreemptMechanism {
         break;
       case Mode::hybrid:
         if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
+          if (s.signalled) ++s.resends;
           request_preemption(w, /*signal=*/true);  // grace expired with the flag unconsumed
           s.signalled = true;
         } else {

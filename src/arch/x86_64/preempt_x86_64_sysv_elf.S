@@ -12,7 +12,8 @@
  *     | RFLAGS, RAX, RCX, RDX, RSI, RDI,    |
  *     | R8, R9, R10, R11, RBX               |  caller-saved registers (+ RBX, used as the frame anchor)
  *     | padding to 64 bytes                 |
- *     | XSAVE area (sky_xsave_size bytes)   |  x87, SSE, AVX(-512) state and MXCSR, 64-byte aligned
+ *     | XSAVE area (sky_xsave_size bytes)   |  x87, SSE, AVX(-512) state and MXCSR, 64-byte aligned;
+ *     |                                     |  XSAVEC (compacted) where the CPU has it; XRSTOR reads both
  *   lower addresses
  *
  * It calls sky_preempt_entry() (C++, which may switch to other tasks and return much later, possibly on
@@ -52,7 +53,12 @@ sky_preempt_trampoline:
     movq    %rax, 568(%rsp)
     movl    $-1, %eax               /* requested-feature bitmap EDX:EAX: everything enabled in XCR0 */
     movl    $-1, %edx
-    xsave   (%rsp)                  /* save the full vector and x87 state */
+    cmpb    $0, sky_xsave_compact(%rip)  /* XSAVEC available? */
+    je      1f
+    xsavec  (%rsp)                  /* compacted save: components in their initial state are skipped */
+    jmp     2f
+1:  xsave   (%rsp)                  /* save the full vector and x87 state */
+2:
     cld                             /* the ABI wants DF clear at a call */
     callq   sky_preempt_entry       /* may run other tasks before it returns */
     movl    $-1, %eax
