@@ -53,7 +53,12 @@ const std::vector<std::string> kConformancePolicies = {
 };
 
 // Every preemption mechanism this machine can run ("uintr" refuses to start without the hardware).
-const std::vector<std::string> kConformanceMechanisms = {"none", "timer", "dispatcher", "flag", "hybrid"};
+// Under ThreadSanitizer every signal mechanism behaves as the flag mechanism (the runtime cannot redirect a
+// context TSan hands over late; see src/preempt/preempt.cpp), so the TSan build runs one signal mechanism
+// and the flag one instead of all four: the same code paths, in a third of the time.
+const std::vector<std::string> kConformanceMechanisms =
+    kTsan ? std::vector<std::string>{"none", "timer", "flag"}
+          : std::vector<std::string>{"none", "timer", "dispatcher", "flag", "hybrid"};
 // The slow tests (ConformanceHeavy) run every policy without preemption and with one preempting mechanism,
 // rotated over the policies so that together they still cover every mechanism.
 std::vector<std::tuple<std::string, std::string>> heavy_params() {
@@ -1609,6 +1614,7 @@ TEST(ConformanceCoverage, EveryBuiltInPolicyIsInstantiated) {
   }
   // Every mechanism but uintr (which needs hardware this suite cannot assume) is exercised.
   for (const char* m : {"none", "timer", "dispatcher", "flag", "hybrid"}) {
+    if (kTsan && std::string(m) != "none" && std::string(m) != "timer" && std::string(m) != "flag") continue;
     EXPECT_EQ(std::count(kConformanceMechanisms.begin(), kConformanceMechanisms.end(), m), 1) << m;
   }
 }
