@@ -24,27 +24,12 @@
 #include "skyloft/time.hpp"
 
 namespace skyloft {
-namespace {
-thread_local Worker* tl_worker = nullptr;
-}  // namespace
 
 extern "C" {
 __thread Task* sky_tl_current __attribute__((tls_model("initial-exec"))) = nullptr;
+__thread Worker* sky_tl_worker __attribute__((tls_model("initial-exec"))) = nullptr;
 }
 
-__attribute__((noinline)) Worker* this_worker() noexcept {
-  Worker* w = tl_worker;
-  asm volatile("" : "+r"(w));  // opaque: never folded with an earlier read
-  return w;
-}
-
-__attribute__((noinline)) void set_this_worker(Worker* w) noexcept { tl_worker = w; }
-
-__attribute__((noinline)) Task* current_task() noexcept {
-  Task* t = sky_tl_current;
-  asm volatile("" : "+r"(t));  // opaque, like this_worker()
-  return t;
-}
 
 __attribute__((noinline)) void finish_switch(void* transfer) noexcept {
   // The resumed context runs on the thread that switched to it, so the switcher's worker is ours.

@@ -9,8 +9,6 @@
 
 namespace skyloft {
 
-// The task running on this thread, or nullptr (plain thread, or a worker in its loop).
-Task* current_task() noexcept;
 
 // Picks the next task for `w`: fires due timers, then asks the policy. Owner only.
 inline Task* worker_pick(Worker* w);
@@ -40,6 +38,11 @@ void preempt_on_idle(Worker* w) noexcept;
 
 // The task running on this thread (one TLS load, so a signal cannot split it), or nullptr.
 extern "C" __thread Task* sky_tl_current __attribute__((tls_model("initial-exec")));
+inline Task* current_task() noexcept {
+  Task* t;
+  asm volatile("movq sky_tl_current@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(t));
+  return t;
+}
 
 // A region of runtime code in a task: preemption is off inside (the task may hold runtime spinlocks or
 // owner-only worker state), and a preemption requested meanwhile is honoured when the outermost region

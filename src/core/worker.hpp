@@ -75,9 +75,16 @@ struct alignas(64) Worker {
   std::atomic<bool> parked_forever{false};  // parked with no timer armed; read by shutdown
 };
 
-// The worker running on this thread, or nullptr. Never inlined and opaque to the optimizer, so a value read
-// before a context switch (when the task may move to another worker) is not reused after it.
-Worker* this_worker() noexcept;
-void set_this_worker(Worker* w) noexcept;
+extern "C" __thread Worker* sky_tl_worker __attribute__((tls_model("initial-exec")));
+
+// The worker running on this thread, or nullptr. One TLS load in inline asm: opaque to the optimizer, so a
+// value read before a context switch (when the task may move to another worker) is never reused after it,
+// and cheap enough for the switch path.
+inline Worker* this_worker() noexcept {
+  Worker* w;
+  asm volatile("movq sky_tl_worker@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(w));
+  return w;
+}
+inline void set_this_worker(Worker* w) noexcept { sky_tl_worker = w; }
 
 }  // namespace skyloft
