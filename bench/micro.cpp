@@ -16,7 +16,6 @@
 //                      [--csv PATH] [--filter SUBSTR] [--timeout S]
 #include <pthread.h>
 #include <sched.h>
-#include <sys/utsname.h>
 
 #include <algorithm>
 #include <atomic>
@@ -26,10 +25,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <functional>
-#include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -43,150 +40,78 @@
 
 #include "skyloft/skyloft.hpp"
 
+#include "bench_common.hpp"
+
 namespace {
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 
-template <class T>
-inline void do_not_optimize(T const& value) {
-  asm volatile("" : : "r,m"(value) : "memory");
-}
+using namespace skyloft::bench;
 
-inline std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
+// quick, runs, core (the core of the one-core rows; -1: last allowed core), csv, filter (run only benchmarks
+// whose key contains this) and timeout_s (watchdog: abort when no run finishes for this long) come from
+// RunOptions.
+struct Options : RunOptions {
+  Options() : RunOptions(7, "results/micro.csv", 120) {}
 
-bool pin_self(int core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
-
-struct Options {
-  bool quick = false;
-  int runs = 7;
   double target_ms = 50;
   std::optional<std::uint32_t> spin_us;
-  std::string csv = "results/micro.csv";
-  int core = -1;                  // the core of the one-core rows (-1: last allowed core)
   std::vector<int> cross;         // the two cores of the cross-core row (default: first two allowed)
-  std::string filter;             // run only benchmarks whose key contains this
-  int timeout_s = 120;            // watchdog: abort when no run finishes for this long
 };
 
 Options g_opt;
 
-[[noreturn]] void usage(const char* argv0, const std::string& error) {
-  if (!error.empty()) fmt::print(stderr, "skyloft_micro: {}\n", error);
-  fmt::print(stderr,
-             "usage: {} [--quick] [--runs N] [--target-ms MS] [--spin-us US] [--core C]\n"
-             "          [--cross-cores A,B] [--csv PATH] [--filter SUBSTR] [--timeout S]\n"
-             "  --quick          CI smoke run: 3 runs of ~2 ms each\n"
-             "  --runs N         repetitions per measurement (default 7)\n"
-             "  --target-ms MS   duration of one run (default 50)\n"
-             "  --spin-us US     skyloft Config::spin_us (idle-worker spin before parking)\n"
-             "  --core C         core for the one-core rows (default: the last allowed core)\n"
-             "  --cross-cores A,B  cores for the cross-core row (default: the first two allowed)\n"
-             "  --csv PATH       CSV output (default results/micro.csv)\n"
-             "  --filter SUBSTR  only benchmarks whose key contains SUBSTR\n"
-             "                   (keys: spawn_join yield mutex condvar_1core condvar_2core)\n"
-             "  --timeout S      abort when no run completes for S seconds (default 120)\n",
-             argv0);
-  std::exit(error.empty() ? 0 : 2);
-}
+constexpr const char* kUsage =
+    "usage: {} [--quick] [--runs N] [--target-ms MS] [--spin-us US] [--core C]\n"
+    "          [--cross-cores A,B] [--csv PATH] [--filter SUBSTR] [--timeout S]\n"
+    "  --quick          CI smoke run: 3 runs of ~2 ms each\n"
+    "  --runs N         repetitions per measurement (default 7)\n"
+    "  --target-ms MS   duration of one run (default 50)\n"
+    "  --spin-us US     skyloft Config::spin_us (idle-worker spin before parking)\n"
+    "  --core C         core for the one-core rows (default: the last allowed core)\n"
+    "  --cross-cores A,B  cores for the cross-core row (default: the first two allowed)\n"
+    "  --csv PATH       CSV output (default results/micro.csv)\n"
+    "  --filter SUBSTR  only benchmarks whose key contains SUBSTR\n"
+    "                   (keys: spawn_join yield mutex condvar_1core condvar_2core)\n"
+    "  --timeout S      abort when no run completes for S seconds (default 120)\n";
 
-long parse_long(const char* argv0, const std::string& flag, const std::string& v, long lo, long hi) {
+// --cross-cores A,B: exactly two cores.
+std::vector<int> cross_cores_value(skyloft::bench::Args& args) {
+  std::vector<int> cross;
+  std::string v = args.value();
   try {
-    std::size_t pos = 0;
-    long x = std::stol(v, &pos);
-    if (pos != v.size() || x < lo || x > hi) throw std::out_of_range("range");
-    return x;
-  } catch (const std::exception&) {
-    usage(argv0, fmt::format("{} needs an integer in [{}, {}], got '{}'", flag, lo, hi, v));
+    cross = skyloft::parse_core_list(v);
+  } catch (const std::exception& e) {
+    args.usage(fmt::format("--cross-cores: {}", e.what()));
   }
+  if (cross.size() != 2) args.usage("--cross-cores needs exactly two cores, e.g. 0,1");
+  return cross;
 }
 
 void parse_args(int argc, char** argv) {
-  bool runs_set = false, target_set = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) usage(argv[0], a + " needs a value");
-      return argv[++i];
-    };
-    auto is = [&](const char* flag) {
-      std::string f = flag;
-      return a == f || a.rfind(f + "=", 0) == 0;
-    };
-    if (a == "--help" || a == "-h") {
-      usage(argv[0], "");
-    } else if (a == "--quick") {
-      g_opt.quick = true;
-    } else if (is("--runs")) {
-      g_opt.runs = static_cast<int>(parse_long(argv[0], "--runs", value(), 1, 1000));
-      runs_set = true;
-    } else if (is("--target-ms")) {
-      g_opt.target_ms = static_cast<double>(parse_long(argv[0], "--target-ms", value(), 1, 100000));
-      target_set = true;
-    } else if (is("--spin-us")) {
-      g_opt.spin_us = static_cast<std::uint32_t>(parse_long(argv[0], "--spin-us", value(), 0, 100000000));
-    } else if (is("--core")) {
-      g_opt.core = static_cast<int>(parse_long(argv[0], "--core", value(), 0, 4095));
-    } else if (is("--cross-cores")) {
-      std::string v = value();
-      try {
-        g_opt.cross = skyloft::parse_core_list(v);
-      } catch (const std::exception& e) {
-        usage(argv[0], fmt::format("--cross-cores: {}", e.what()));
-      }
-      if (g_opt.cross.size() != 2) usage(argv[0], "--cross-cores needs exactly two cores, e.g. 0,1");
-    } else if (is("--csv")) {
-      g_opt.csv = value();
-    } else if (is("--filter")) {
-      g_opt.filter = value();
-    } else if (is("--timeout")) {
-      g_opt.timeout_s = static_cast<int>(parse_long(argv[0], "--timeout", value(), 1, 86400));
-    } else {
-      usage(argv[0], "unknown argument '" + a + "'");
-    }
-  }
-  if (g_opt.quick) {
-    if (!runs_set) g_opt.runs = 3;
-    if (!target_set) g_opt.target_ms = 2;
-  }
+  skyloft::bench::Args args(argc, argv, "skyloft_micro", kUsage);
+  std::optional<double> target_ms;  // --target-ms, when given
+  parse_run_args(args, g_opt, [&] {
+    if (args.is("--target-ms")) target_ms = static_cast<double>(args.long_value("--target-ms", 1, 100000));
+    else if (args.is("--spin-us")) g_opt.spin_us = static_cast<std::uint32_t>(args.long_value("--spin-us", 0, 100000000));
+    else if (args.is("--cross-cores")) g_opt.cross = cross_cores_value(args);
+    else return false;
+    return true;
+  });
+  // --quick: 3 runs of ~2 ms unless --runs / --target-ms say otherwise.
+  if (g_opt.quick && !g_opt.runs_set) g_opt.runs = 3;
+  g_opt.target_ms = target_ms.value_or(g_opt.quick ? 2 : g_opt.target_ms);
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Watchdog: a runtime bug that hangs a benchmark should produce a diagnosis, not a silent CI timeout.
 
-std::atomic<const char*> g_current{"startup"};
-std::atomic<std::uint64_t> g_progress{0};
-std::atomic<bool> g_stop_watchdog{false};
+ProgressWatchdog g_watchdog;
 
 void watchdog() {
-  std::uint64_t last = g_progress.load();
-  auto last_change = std::chrono::steady_clock::now();
-  while (!g_stop_watchdog.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    std::uint64_t p = g_progress.load();
-    auto t = std::chrono::steady_clock::now();
-    if (p != last) {
-      last = p;
-      last_change = t;
-    } else if (t - last_change > std::chrono::seconds(g_opt.timeout_s)) {
-      fmt::print(stderr, "\nskyloft_micro: WATCHDOG: no run of '{}' finished in {} s; aborting\n",
-                 g_current.load(), g_opt.timeout_s);
-      if (auto* rt = skyloft::Runtime::current()) rt->dump(stderr);
-      std::fflush(stderr);
-      std::_Exit(3);
-    }
-  }
+  g_watchdog.run(std::chrono::milliseconds(200), g_opt.timeout_s,
+                 "\nskyloft_micro: WATCHDOG: no run of '{}' finished in {} s; aborting\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -211,17 +136,17 @@ constexpr std::uint64_t kMaxN = std::uint64_t{1} << 32;
 // Calibrates n so that one run lasts about --target-ms (the calibration runs double as warm-up), then does
 // --runs runs and summarizes the per-run mean ns/op. `fn` may be called on any thread/task/fiber.
 Series measure(const char* label, const RunFn& fn) {
-  g_current.store(label);
+  g_watchdog.current.store(label);
   const double target = g_opt.target_ms * 1e6;
   std::uint64_t n = 1;
   RunResult r = fn(n);
-  ++g_progress;
+  ++g_watchdog.progress;
   while (static_cast<double>(r.ns) < target / 10 && n < kMaxN) {
     double f = r.ns > 0 ? (target / 10) / static_cast<double>(r.ns) * 1.5 : 100.0;
     f = std::clamp(f, 2.0, 100.0);
     n = std::min(kMaxN, static_cast<std::uint64_t>(static_cast<double>(n) * f) + 1);
     r = fn(n);
-    ++g_progress;
+    ++g_watchdog.progress;
   }
   double scaled = static_cast<double>(n) * target / std::max<double>(1.0, static_cast<double>(r.ns));
   n = std::clamp<std::uint64_t>(static_cast<std::uint64_t>(scaled), 1, kMaxN);
@@ -230,16 +155,15 @@ Series measure(const char* label, const RunFn& fn) {
   Series s;
   for (int i = 0; i < g_opt.runs; ++i) {
     r = fn(n);
-    ++g_progress;
+    ++g_watchdog.progress;
     per_op.push_back(static_cast<double>(r.ns) / static_cast<double>(std::max<std::uint64_t>(1, r.ops)));
     s.ops = r.ops;
   }
-  std::sort(per_op.begin(), per_op.end());
-  std::size_t k = per_op.size();
-  s.median = k % 2 ? per_op[k / 2] : (per_op[k / 2 - 1] + per_op[k / 2]) / 2;
-  s.min = per_op.front();
-  s.max = per_op.back();
-  s.runs = static_cast<int>(k);
+  const skyloft::bench::Spread sp = skyloft::bench::spread(per_op);
+  s.median = sp.median;
+  s.min = sp.min;
+  s.max = sp.max;
+  s.runs = static_cast<int>(per_op.size());
   s.measured = true;
   return s;
 }
@@ -309,27 +233,59 @@ void pingpong_party(PingPong<M, CV>& pp, TwoParty& tp, int id, std::uint64_t n, 
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// skyloft
+// The rows' bodies, generic over the system. A spawner `spawn(id, f)` starts f as party `id`'s task, thread
+// or fiber and returns a handle with join().
 
 void sky_yield() { skyloft::this_task::yield(); }
+void std_yield() { std::this_thread::yield(); }
+void boost_yield() { boost::this_fiber::yield(); }
 
-RunResult sky_spawn_join(std::uint64_t n) {
+struct SkySpawn {  // a skyloft task, unpinned
+  template <class F>
+  skyloft::JoinHandle operator()(int, F f) const { return skyloft::spawn(std::move(f)); }
+};
+struct ThreadSpawn {  // a std::thread (inheriting the caller's affinity)
+  template <class F>
+  std::thread operator()(int, F f) const { return std::thread(std::move(f)); }
+};
+struct PinnedThreadSpawn {  // a std::thread pinned to core0 (party 0) or core1 (party 1)
+  int core0, core1;
+  template <class F>
+  std::thread operator()(int id, F f) const {
+    return std::thread([core = id == 0 ? core0 : core1, f] {
+      pin_self(core);
+      f();
+    });
+  }
+};
+struct FiberSpawn {  // a Boost fiber (default round_robin scheduler, default fixedsize_stack allocator)
+  template <class F>
+  boost::fibers::fiber operator()(int, F f) const { return boost::fibers::fiber(std::move(f)); }
+};
+
+// spawn+join of an empty task / thread / fiber, n times.
+template <class Spawn>
+RunResult spawn_join(std::uint64_t n, Spawn spawn) {
   std::uint64_t t0 = now_ns();
-  for (std::uint64_t i = 0; i < n; ++i) skyloft::spawn([] {}).join();
+  for (std::uint64_t i = 0; i < n; ++i) spawn(0, [] {}).join();
   return {now_ns() - t0, n};
 }
 
-RunResult sky_yield_pingpong(std::uint64_t n) {
+// Two parties yielding n times each; ops = 2n yields.
+template <class Spawn, class Yield>
+RunResult yield_pingpong(std::uint64_t n, Spawn spawn, Yield yield) {
   TwoParty tp;
-  auto a = skyloft::spawn([&] { yield_party(tp, 0, n, sky_yield); });
-  auto b = skyloft::spawn([&] { yield_party(tp, 1, n, sky_yield); });
+  auto a = spawn(0, [&] { yield_party(tp, 0, n, yield); });
+  auto b = spawn(1, [&] { yield_party(tp, 1, n, yield); });
   a.join();
   b.join();
   return {tp.elapsed(), 2 * n};
 }
 
-RunResult sky_mutex(std::uint64_t n) {
-  skyloft::Mutex m;
+// Uncontended lock+unlock of a mutex of type M, n times.
+template <class M>
+RunResult lock_unlock(std::uint64_t n) {
+  M m;
   std::uint64_t t0 = now_ns();
   for (std::uint64_t i = 0; i < n; ++i) {
     m.lock();
@@ -338,6 +294,21 @@ RunResult sky_mutex(std::uint64_t n) {
   }
   return {now_ns() - t0, n};
 }
+
+// Condvar ping-pong of n round trips with M / CV between two parties that yield with `yield` at the barrier.
+template <class M, class CV, class Spawn, class Yield>
+RunResult condvar_pingpong(std::uint64_t n, Spawn spawn, Yield yield) {
+  PingPong<M, CV> pp;
+  TwoParty tp;
+  auto a = spawn(0, [&] { pingpong_party(pp, tp, 0, n, yield); });
+  auto b = spawn(1, [&] { pingpong_party(pp, tp, 1, n, yield); });
+  a.join();
+  b.join();
+  return {tp.elapsed(), n};
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// skyloft
 
 // Where the cross-core parties actually ran, summed over all runs of the series (calibration included).
 struct CrossPlacement {
@@ -369,99 +340,14 @@ RunResult sky_condvar(std::uint64_t n, int core0, int core1) {
   return {tp.elapsed(), n};
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// std::thread
-
-void std_yield() { std::this_thread::yield(); }
-
-RunResult std_spawn_join(std::uint64_t n) {
-  std::uint64_t t0 = now_ns();
-  for (std::uint64_t i = 0; i < n; ++i) std::thread([] {}).join();
-  return {now_ns() - t0, n};
-}
-
-RunResult std_yield_pingpong(std::uint64_t n, int core) {
-  TwoParty tp;
-  std::thread a([&] { pin_self(core); yield_party(tp, 0, n, std_yield); });
-  std::thread b([&] { pin_self(core); yield_party(tp, 1, n, std_yield); });
-  a.join();
-  b.join();
-  return {tp.elapsed(), 2 * n};
-}
-
-RunResult std_mutex(std::uint64_t n) {
-  std::mutex m;
-  std::uint64_t t0 = now_ns();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    m.lock();
-    do_not_optimize(&m);
-    m.unlock();
-  }
-  return {now_ns() - t0, n};
-}
-
-RunResult std_condvar(std::uint64_t n, int core0, int core1) {
-  PingPong<std::mutex, std::condition_variable> pp;
-  TwoParty tp;
-  std::thread a([&] { pin_self(core0); pingpong_party(pp, tp, 0, n, std_yield); });
-  std::thread b([&] { pin_self(core1); pingpong_party(pp, tp, 1, n, std_yield); });
-  a.join();
-  b.join();
-  return {tp.elapsed(), n};
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Boost.Fiber (default round_robin scheduler, default fixedsize_stack allocator)
-
-void boost_yield() { boost::this_fiber::yield(); }
-
-RunResult boost_spawn_join(std::uint64_t n) {
-  std::uint64_t t0 = now_ns();
-  for (std::uint64_t i = 0; i < n; ++i) boost::fibers::fiber([] {}).join();
-  return {now_ns() - t0, n};
-}
-
-RunResult boost_yield_pingpong(std::uint64_t n) {
-  TwoParty tp;
-  boost::fibers::fiber a([&] { yield_party(tp, 0, n, boost_yield); });
-  boost::fibers::fiber b([&] { yield_party(tp, 1, n, boost_yield); });
-  a.join();
-  b.join();
-  return {tp.elapsed(), 2 * n};
-}
-
-RunResult boost_mutex(std::uint64_t n) {
-  boost::fibers::mutex m;
-  std::uint64_t t0 = now_ns();
-  for (std::uint64_t i = 0; i < n; ++i) {
-    m.lock();
-    do_not_optimize(&m);
-    m.unlock();
-  }
-  return {now_ns() - t0, n};
-}
-
-RunResult boost_condvar_1core(std::uint64_t n) {
-  PingPong<boost::fibers::mutex, boost::fibers::condition_variable> pp;
-  TwoParty tp;
-  boost::fibers::fiber a([&] { pingpong_party(pp, tp, 0, n, boost_yield); });
-  boost::fibers::fiber b([&] { pingpong_party(pp, tp, 1, n, boost_yield); });
-  a.join();
-  b.join();
-  return {tp.elapsed(), n};
-}
-
-// Across cores: two kernel threads, each running the party in its main fiber; Boost wakes a fiber of
-// another thread through that thread's scheduler (remote ready queue + the round_robin's condition variable).
-RunResult boost_condvar_2core(std::uint64_t n, int core0, int core1) {
-  PingPong<boost::fibers::mutex, boost::fibers::condition_variable> pp;
-  TwoParty tp;
-  std::thread a([&] { pin_self(core0); pingpong_party(pp, tp, 0, n, std_yield); });
-  std::thread b([&] { pin_self(core1); pingpong_party(pp, tp, 1, n, std_yield); });
-  a.join();
-  b.join();
-  return {tp.elapsed(), n};
-}
+// std::thread rows: spawn+join, mutex and the 1-core condvar run in threads inheriting the main thread's pin
+// to the one core; yield ping-pong pins both threads to it; the 2-core condvar pins one thread per core.
+//
+// Boost.Fiber rows: fibers on the main thread. Across cores: two kernel threads, each running the party in
+// its main fiber; Boost wakes a fiber of another thread through that thread's scheduler (remote ready queue
+// + the round_robin's condition variable).
+using BoostMutex = boost::fibers::mutex;
+using BoostCondVar = boost::fibers::condition_variable;
 
 // ---------------------------------------------------------------------------------------------------------
 // Rows, targets and the table
@@ -488,6 +374,23 @@ bool selected(const std::string& key) {
 std::optional<double> speedup(const Series& sky, const Series& other) {
   if (!sky.measured || !other.measured || sky.median <= 0) return std::nullopt;
   return other.median / sky.median;
+}
+
+// Check: the skyloft median is at most `ns`.
+Row::Check at_most_ns(std::string what, double ns) {
+  return {std::move(what), [ns](const Row& r) -> std::optional<bool> {
+            if (!r.sky.measured) return std::nullopt;
+            return r.sky.median <= ns;
+          }};
+}
+
+// Check: speedup(sky, r.*other) is at least `factor`.
+Row::Check faster_by(std::string what, Series Row::*other, double factor) {
+  return {std::move(what), [other, factor](const Row& r) -> std::optional<bool> {
+            auto s = speedup(r.sky, r.*other);
+            if (!s) return std::nullopt;
+            return *s >= factor;
+          }};
 }
 
 std::string fmt_ns(double v) {
@@ -524,28 +427,6 @@ std::string met_cell(const Row& row) {
   return out;
 }
 
-std::string read_cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto c = line.find(':');
-      if (c != std::string::npos) {
-        auto v = line.substr(c + 1);
-        v.erase(0, v.find_first_not_of(" \t"));
-        return v;
-      }
-    }
-  }
-  return "unknown";
-}
-
-std::string kernel_string() {
-  utsname u{};
-  if (uname(&u) != 0) return "unknown";
-  return fmt::format("{} {} {}", u.sysname, u.release, u.machine);
-}
-
 skyloft::Config make_config(const std::string& cores) {
   skyloft::Config cfg = skyloft::Config::from_env();
   cfg.policy = "fifo";
@@ -572,10 +453,10 @@ Series sky_measure(skyloft::Runtime& rt, const char* label, const RunFn& fn) {
   return s;
 }
 
-template <class F>
-Series guarded(const char* label, F&& f) {
+// Runs measure(label, fn) on the calling thread, converting exceptions into a "failed" cell.
+Series guarded_measure(const char* label, const RunFn& fn) {
   try {
-    return f();
+    return measure(label, fn);
   } catch (const std::exception& e) {
     fmt::print(stderr, "skyloft_micro: {} failed: {}\n", label, e.what());
     Series s;
@@ -589,17 +470,8 @@ Series guarded(const char* label, F&& f) {
 int main(int argc, char** argv) {
   parse_args(argc, argv);
 
-  std::vector<int> allowed = skyloft::allowed_cores();
-  if (allowed.empty()) {
-    fmt::print(stderr, "skyloft_micro: no allowed cores\n");
-    return 2;
-  }
-  if (g_opt.core < 0) g_opt.core = allowed.back();
-  if (std::find(allowed.begin(), allowed.end(), g_opt.core) == allowed.end()) {
-    fmt::print(stderr, "skyloft_micro: --core {} is not in the allowed cores {}\n", g_opt.core,
-               skyloft::format_core_list(allowed));
-    return 2;
-  }
+  std::vector<int> allowed;
+  if (!resolve_core("skyloft_micro", allowed, g_opt.core, "--core {} is not in the allowed cores {}\n")) return 2;
   bool have_cross = true;
   if (g_opt.cross.empty()) {
     if (allowed.size() >= 2) g_opt.cross = {allowed[0], allowed[1]};
@@ -613,15 +485,7 @@ int main(int argc, char** argv) {
 
   // ---- header ----
   fmt::print("skyloft microbenchmarks\n");
-  fmt::print("  machine : nproc {} (allowed cores {}), CPU {}, kernel {}\n", std::thread::hardware_concurrency(),
-             skyloft::format_core_list(allowed), read_cpu_model(), kernel_string());
-  fmt::print("  compiler: g++ {}{}\n", __VERSION__,
-#ifdef NDEBUG
-             ", NDEBUG"
-#else
-             ", assertions ON (not a release build?)"
-#endif
-  );
+  skyloft::bench::print_machine(skyloft::format_core_list(allowed));
   fmt::print("  skyloft : policy fifo, spin_us {}{}, stack {} KiB; one-core rows on core {}, cross-core row on cores {},{}\n",
              base.spin_us, g_opt.spin_us ? " (--spin-us)" : " (default/SKYLOFT_SPIN_US)", base.stack_size / 1024, core,
              have_cross ? std::to_string(c0) : "-", have_cross ? std::to_string(c1) : "-");
@@ -634,30 +498,17 @@ int main(int argc, char** argv) {
   std::vector<Row> rows;
   rows.push_back({"spawn_join", "spawn+join (empty)", "ns/spawn+join", {}, {}, {},
                   "<=100ns, >=2.5x Boost, >=300x std",
-                  {{"<=100ns", [](const Row& r) -> std::optional<bool> {
-                      if (!r.sky.measured) return std::nullopt;
-                      return r.sky.median <= 100; }},
-                   {">=2.5x Boost", [](const Row& r) -> std::optional<bool> {
-                      auto s = speedup(r.sky, r.boost); if (!s) return std::nullopt; return *s >= 2.5; }},
-                   {">=300x std", [](const Row& r) -> std::optional<bool> {
-                      auto s = speedup(r.sky, r.stdt); if (!s) return std::nullopt; return *s >= 300; }}}});
+                  {at_most_ns("<=100ns", 100), faster_by(">=2.5x Boost", &Row::boost, 2.5),
+                   faster_by(">=300x std", &Row::stdt, 300)}});
   rows.push_back({"yield", "yield ping-pong, 1 core", "ns/yield", {}, {}, {},
                   "<=20ns, >=3x Boost",
-                  {{"<=20ns", [](const Row& r) -> std::optional<bool> {
-                      if (!r.sky.measured) return std::nullopt;
-                      return r.sky.median <= 20; }},
-                   {">=3x Boost", [](const Row& r) -> std::optional<bool> {
-                      auto s = speedup(r.sky, r.boost); if (!s) return std::nullopt; return *s >= 3; }}}});
+                  {at_most_ns("<=20ns", 20), faster_by(">=3x Boost", &Row::boost, 3)}});
   rows.push_back({"mutex", "mutex lock+unlock, uncont.", "ns/lock+unlock", {}, {}, {},
                   "<=1.5x std::mutex",
-                  {{"<=1.5x std", [](const Row& r) -> std::optional<bool> {
-                      auto s = speedup(r.sky, r.stdt); if (!s) return std::nullopt; return *s >= 1.0 / 1.5; }}}});
+                  {faster_by("<=1.5x std", &Row::stdt, 1.0 / 1.5)}});
   rows.push_back({"condvar_1core", "condvar ping-pong, 1 core", "ns/round trip", {}, {}, {},
                   ">=3x Boost, >=300x std",
-                  {{">=3x Boost", [](const Row& r) -> std::optional<bool> {
-                      auto s = speedup(r.sky, r.boost); if (!s) return std::nullopt; return *s >= 3; }},
-                   {">=300x std", [](const Row& r) -> std::optional<bool> {
-                      auto s = speedup(r.sky, r.stdt); if (!s) return std::nullopt; return *s >= 300; }}}});
+                  {faster_by(">=3x Boost", &Row::boost, 3), faster_by(">=300x std", &Row::stdt, 300)}});
   rows.push_back({"condvar_2core", "condvar ping-pong, 2 cores", "ns/round trip", {}, {}, {}, "-", {}});
   Row& r_spawn = rows[0];
   Row& r_yield = rows[1];
@@ -673,9 +524,10 @@ int main(int argc, char** argv) {
   if (selected("spawn_join") || selected("yield") || selected("mutex") || selected("condvar_1core")) {
     try {
       skyloft::Runtime rt(base);
-      if (selected("spawn_join")) r_spawn.sky = sky_measure(rt, "skyloft spawn_join", sky_spawn_join);
-      if (selected("yield")) r_yield.sky = sky_measure(rt, "skyloft yield", sky_yield_pingpong);
-      if (selected("mutex")) r_mutex.sky = sky_measure(rt, "skyloft mutex", sky_mutex);
+      if (selected("spawn_join")) r_spawn.sky = sky_measure(rt, "skyloft spawn_join", [](std::uint64_t n) { return spawn_join(n, SkySpawn{}); });
+      if (selected("yield")) r_yield.sky = sky_measure(rt, "skyloft yield",
+                                                  [](std::uint64_t n) { return yield_pingpong(n, SkySpawn{}, sky_yield); });
+      if (selected("mutex")) r_mutex.sky = sky_measure(rt, "skyloft mutex", lock_unlock<skyloft::Mutex>);
       if (selected("condvar_1core"))
         r_cv1.sky = sky_measure(rt, "skyloft condvar_1core",
                                 [core](std::uint64_t n) { return sky_condvar(n, core, core); });
@@ -729,37 +581,41 @@ int main(int argc, char** argv) {
   pin_self(core);
 
   if (selected("spawn_join")) {
-    r_spawn.stdt = guarded("std spawn_join", [] { return measure("std spawn_join", std_spawn_join); });
-    r_spawn.boost = guarded("boost spawn_join", [] { return measure("boost spawn_join", boost_spawn_join); });
+    r_spawn.stdt = guarded_measure("std spawn_join", [](std::uint64_t n) { return spawn_join(n, ThreadSpawn{}); });
+    r_spawn.boost = guarded_measure("boost spawn_join", [](std::uint64_t n) { return spawn_join(n, FiberSpawn{}); });
   }
   if (selected("yield")) {
-    r_yield.stdt = guarded("std yield", [core] {
-      return measure("std yield", [core](std::uint64_t n) { return std_yield_pingpong(n, core); });
+    r_yield.stdt = guarded_measure("std yield", [core](std::uint64_t n) {
+      return yield_pingpong(n, PinnedThreadSpawn{core, core}, std_yield);
     });
-    r_yield.boost = guarded("boost yield", [] { return measure("boost yield", boost_yield_pingpong); });
+    r_yield.boost = guarded_measure("boost yield", [](std::uint64_t n) {
+      return yield_pingpong(n, FiberSpawn{}, boost_yield);
+    });
   }
   if (selected("mutex")) {
-    r_mutex.stdt = guarded("std mutex", [] { return measure("std mutex", std_mutex); });
-    r_mutex.boost = guarded("boost mutex", [] { return measure("boost mutex", boost_mutex); });
+    r_mutex.stdt = guarded_measure("std mutex", lock_unlock<std::mutex>);
+    r_mutex.boost = guarded_measure("boost mutex", lock_unlock<BoostMutex>);
   }
   if (selected("condvar_1core")) {
-    r_cv1.stdt = guarded("std condvar_1core", [core] {
-      return measure("std condvar_1core", [core](std::uint64_t n) { return std_condvar(n, core, core); });
+    r_cv1.stdt = guarded_measure("std condvar_1core", [core](std::uint64_t n) {
+      return condvar_pingpong<std::mutex, std::condition_variable>(n, PinnedThreadSpawn{core, core}, std_yield);
     });
-    r_cv1.boost = guarded("boost condvar_1core", [] { return measure("boost condvar_1core", boost_condvar_1core); });
+    r_cv1.boost = guarded_measure("boost condvar_1core", [](std::uint64_t n) {
+      return condvar_pingpong<BoostMutex, BoostCondVar>(n, FiberSpawn{}, boost_yield);
+    });
   }
   pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 
   if (have_cross && selected("condvar_2core")) {
-    r_cv2.stdt = guarded("std condvar_2core", [c0, c1] {
-      return measure("std condvar_2core", [c0, c1](std::uint64_t n) { return std_condvar(n, c0, c1); });
+    r_cv2.stdt = guarded_measure("std condvar_2core", [c0, c1](std::uint64_t n) {
+      return condvar_pingpong<std::mutex, std::condition_variable>(n, PinnedThreadSpawn{c0, c1}, std_yield);
     });
-    r_cv2.boost = guarded("boost condvar_2core", [c0, c1] {
-      return measure("boost condvar_2core", [c0, c1](std::uint64_t n) { return boost_condvar_2core(n, c0, c1); });
+    r_cv2.boost = guarded_measure("boost condvar_2core", [c0, c1](std::uint64_t n) {
+      return condvar_pingpong<BoostMutex, BoostCondVar>(n, PinnedThreadSpawn{c0, c1}, std_yield);
     });
   }
 
-  g_stop_watchdog.store(true);
+  g_watchdog.stop.store(true);
   dog.join();
 
   // ---- the table ----
@@ -771,27 +627,9 @@ int main(int argc, char** argv) {
                      ratio_cell(speedup(r.sky, r.boost)), ratio_cell(speedup(r.sky, r.stdt)), r.target,
                      met_cell(r)});
   }
-  std::vector<std::size_t> w(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) {
-    w[i] = head[i].size();
-    for (const auto& c : cells) w[i] = std::max(w[i], c[i].size());
-  }
-  auto print_line = [&](const std::vector<std::string>& c) {
-    std::string line;
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      if (i == 0 || i >= 6) line += fmt::format("{:<{}}", c[i], w[i]);
-      else line += fmt::format("{:>{}}", c[i], w[i]);
-      if (i + 1 < c.size()) line += "  ";
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    fmt::print("{}\n", line);
-  };
   fmt::print("\n");
-  print_line(head);
-  std::size_t total = 0;
-  for (auto x : w) total += x + 2;
-  fmt::print("{}\n", std::string(total - 2, '-'));
-  for (const auto& c : cells) print_line(c);
+  // The first column (benchmark) and the last two (target, met) are left-aligned.
+  skyloft::bench::print_table(head, cells, [](std::size_t i) { return i == 0 || i >= 6; });
   fmt::print("\n");
   fmt::print("vs Boost / vs std = other median / skyloft median (>1: skyloft faster). Nothing subtracted.\n");
   fmt::print("std::thread: yield = std::this_thread::yield (sched_yield) with both threads pinned to core {};\n"
@@ -805,11 +643,7 @@ int main(int argc, char** argv) {
 
   // ---- CSV ----
   try {
-    std::filesystem::path p(g_opt.csv);
-    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    std::ofstream out(p);
-    if (!out) throw std::runtime_error("cannot open " + g_opt.csv);
-    out << "benchmark,system,median_ns,min_ns,max_ns,runs,ops_per_run\n";
+    std::ofstream out = skyloft::bench::open_csv(g_opt.csv, "benchmark,system,median_ns,min_ns,max_ns,runs,ops_per_run\n");
     for (const auto& r : rows) {
       const std::pair<const char*, const Series*> sys[] = {
           {"skyloft", &r.sky}, {"std_thread", &r.stdt}, {"boost_fiber", &r.boost}};

@@ -51,7 +51,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -65,12 +64,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
 #include <map>
-#include <sstream>
 #include <optional>
 #include <string>
 #include <thread>
@@ -82,7 +79,11 @@
 #include "skyloft/preempt.hpp"
 #include "skyloft/skyloft.hpp"
 
+#include "bench_common.hpp"
+
 namespace {
+
+using namespace skyloft::bench;
 
 constexpr unsigned kChunk = 256;  // loop iterations between two timestamps
 constexpr int kGuardMs = 20;      // a run not finished this long after its deadline is declared livelocked
@@ -91,16 +92,14 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 // ---------------------------------------------------------------------------------------------------------
 // Options
 
-struct Options {
-  bool quick = false;
-  int runs = 5;
+// quick, runs, core (the busy core; -1: last allowed), csv, filter (only cells whose key contains this;
+// baselines always run) and timeout_s come from RunOptions.
+struct Options : RunOptions {
+  Options() : RunOptions(5, "results/preempt_cost.csv", 60) {}
+
   int ms = 300;
   std::vector<int> quanta = {5, 10, 20, 50, 100};
-  int core = -1;        // the busy core (-1: last allowed)
   int other = -1;       // sender / pinned ticker core (-1: first allowed core != core)
-  std::string csv = "results/preempt_cost.csv";
-  std::string filter;   // only cells whose key contains this (baselines always run)
-  int timeout_s = 60;
   int retries = 2;          // re-run a disturbed run up to this many times
   double max_other = 5;     // a run is disturbed when other processes used more than this % of the machine
   double wait_quiet_s = 0;  // before each run, wait up to this long for other processes to go quiet
@@ -108,103 +107,58 @@ struct Options {
 };
 Options g_opt;
 
-[[noreturn]] void usage(const char* argv0, const std::string& error) {
-  if (!error.empty()) fmt::print(stderr, "skyloft_preempt_cost: {}\n", error);
-  fmt::print(stderr,
-             "usage: {} [--quick] [--runs N] [--ms MS] [--quanta LIST] [--core C] [--other-core C]\n"
-             "          [--csv PATH] [--filter SUBSTR] [--timeout S] [--retries N] [--max-other PCT]\n"
-             "          [--wait-quiet S] [--nice N]\n"
-             "  --quick           CI smoke run: 3 runs of 30 ms per cell\n"
-             "  --runs N          runs per cell (default 5)\n"
-             "  --ms MS           wall time of one run of one cell (default 300)\n"
-             "  --quanta LIST     quanta in microseconds (default 5,10,20,50,100)\n"
-             "  --core C          the busy core (default: the last allowed core)\n"
-             "  --other-core C    core of the tgkill sender and of the pinned ticker (default: another allowed core)\n"
-             "  --csv PATH        CSV output (default results/preempt_cost.csv)\n"
-             "  --filter SUBSTR   only cells whose key contains SUBSTR (baselines always run); keys:\n"
-             "                    bare_timer bare_tgkill_self bare_tgkill_cross sky_timer sky_dispatcher_{{float,pinned}}\n"
-             "                    sky_flag_pp_{{float,pinned}} sky_hybrid_pp_{{float,pinned}} sky_hybrid_nopp_{{float,pinned}}\n"
-             "  --timeout S       abort when one run of a cell takes longer than S seconds (default 60)\n"
-             "  --retries N       re-run a run disturbed by other processes up to N times (default 2)\n"
-             "  --max-other PCT   a run is disturbed when other processes used > PCT % of all CPUs (default 5)\n"
-             "  --wait-quiet S    before each run wait up to S s until other processes use < PCT % (default 0)\n"
-             "  --nice N          run every thread at nice N (-20..19; default 0). On a shared machine -20 keeps\n"
-             "                    other processes' CFS threads from taking the busy core (needs CAP_SYS_NICE)\n",
-             argv0);
-  std::exit(error.empty() ? 0 : 2);
-}
+constexpr const char* kUsage =
+    "usage: {} [--quick] [--runs N] [--ms MS] [--quanta LIST] [--core C] [--other-core C]\n"
+    "          [--csv PATH] [--filter SUBSTR] [--timeout S] [--retries N] [--max-other PCT]\n"
+    "          [--wait-quiet S] [--nice N]\n"
+    "  --quick           CI smoke run: 3 runs of 30 ms per cell\n"
+    "  --runs N          runs per cell (default 5)\n"
+    "  --ms MS           wall time of one run of one cell (default 300)\n"
+    "  --quanta LIST     quanta in microseconds (default 5,10,20,50,100)\n"
+    "  --core C          the busy core (default: the last allowed core)\n"
+    "  --other-core C    core of the tgkill sender and of the pinned ticker (default: another allowed core)\n"
+    "  --csv PATH        CSV output (default results/preempt_cost.csv)\n"
+    "  --filter SUBSTR   only cells whose key contains SUBSTR (baselines always run); keys:\n"
+    "                    bare_timer bare_tgkill_self bare_tgkill_cross sky_timer sky_dispatcher_{{float,pinned}}\n"
+    "                    sky_flag_pp_{{float,pinned}} sky_hybrid_pp_{{float,pinned}} sky_hybrid_nopp_{{float,pinned}}\n"
+    "  --timeout S       abort when one run of a cell takes longer than S seconds (default 60)\n"
+    "  --retries N       re-run a run disturbed by other processes up to N times (default 2)\n"
+    "  --max-other PCT   a run is disturbed when other processes used > PCT % of all CPUs (default 5)\n"
+    "  --wait-quiet S    before each run wait up to S s until other processes use < PCT % (default 0)\n"
+    "  --nice N          run every thread at nice N (-20..19; default 0). On a shared machine -20 keeps\n"
+    "                    other processes' CFS threads from taking the busy core (needs CAP_SYS_NICE)\n";
 
-long parse_long(const char* argv0, const std::string& flag, const std::string& v, long lo, long hi) {
-  try {
-    std::size_t pos = 0;
-    long x = std::stol(v, &pos);
-    if (pos != v.size() || x < lo || x > hi) throw std::out_of_range("range");
-    return x;
-  } catch (const std::exception&) {
-    usage(argv0, fmt::format("{} needs an integer in [{}, {}], got '{}'", flag, lo, hi, v));
+// --quanta LIST: comma-separated microseconds, each in [1, 1000000] (an empty item is an error).
+std::vector<int> quanta_value(skyloft::bench::Args& args) {
+  std::string v = args.value();
+  std::vector<int> out;
+  std::size_t p = 0;
+  while (p <= v.size()) {
+    std::size_t c = v.find(',', p);
+    if (c == std::string::npos) c = v.size();
+    out.push_back(static_cast<int>(args.parse_long("--quanta", v.substr(p, c - p), 1, 1000000)));
+    p = c + 1;
   }
+  return out;
 }
 
 void parse_args(int argc, char** argv) {
-  bool runs_set = false, ms_set = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) usage(argv[0], a + " needs a value");
-      return argv[++i];
-    };
-    auto is = [&](const char* flag) {
-      std::string f = flag;
-      return a == f || a.rfind(f + "=", 0) == 0;
-    };
-    if (a == "--help" || a == "-h") {
-      usage(argv[0], "");
-    } else if (a == "--quick") {
-      g_opt.quick = true;
-    } else if (is("--runs")) {
-      g_opt.runs = static_cast<int>(parse_long(argv[0], "--runs", value(), 1, 1000));
-      runs_set = true;
-    } else if (is("--ms")) {
-      g_opt.ms = static_cast<int>(parse_long(argv[0], "--ms", value(), 5, 100000));
-      ms_set = true;
-    } else if (is("--quanta")) {
-      std::string v = value();
-      g_opt.quanta.clear();
-      std::size_t p = 0;
-      while (p <= v.size()) {
-        std::size_t c = v.find(',', p);
-        if (c == std::string::npos) c = v.size();
-        g_opt.quanta.push_back(static_cast<int>(parse_long(argv[0], "--quanta", v.substr(p, c - p), 1, 1000000)));
-        p = c + 1;
-      }
-    } else if (is("--core")) {
-      g_opt.core = static_cast<int>(parse_long(argv[0], "--core", value(), 0, 4095));
-    } else if (is("--other-core")) {
-      g_opt.other = static_cast<int>(parse_long(argv[0], "--other-core", value(), 0, 4095));
-    } else if (is("--csv")) {
-      g_opt.csv = value();
-    } else if (is("--filter")) {
-      g_opt.filter = value();
-    } else if (is("--retries")) {
-      g_opt.retries = static_cast<int>(parse_long(argv[0], "--retries", value(), 0, 100));
-    } else if (is("--max-other")) {
-      g_opt.max_other = static_cast<double>(parse_long(argv[0], "--max-other", value(), 0, 100));
-    } else if (is("--wait-quiet")) {
-      g_opt.wait_quiet_s = static_cast<double>(parse_long(argv[0], "--wait-quiet", value(), 0, 86400));
-    } else if (is("--nice")) {
-      g_opt.nice = static_cast<int>(parse_long(argv[0], "--nice", value(), -20, 19));
-    } else if (is("--timeout")) {
-      g_opt.timeout_s = static_cast<int>(parse_long(argv[0], "--timeout", value(), 1, 86400));
-    } else {
-      usage(argv[0], "unknown argument '" + a + "'");
-    }
-  }
-  if (g_opt.quick) {
-    if (!runs_set) g_opt.runs = 3;
-    if (!ms_set) g_opt.ms = 30;
-  }
+  skyloft::bench::Args args(argc, argv, "skyloft_preempt_cost", kUsage);
+  std::optional<int> ms;  // --ms, when given
+  parse_run_args(args, g_opt, [&] {
+    if (args.is("--quanta")) g_opt.quanta = quanta_value(args);
+    else if (args.is("--ms")) ms = static_cast<int>(args.long_value("--ms", 5, 100000));
+    else if (args.is("--other-core")) g_opt.other = static_cast<int>(args.long_value("--other-core", 0, 4095));
+    else if (args.is("--retries")) g_opt.retries = static_cast<int>(args.long_value("--retries", 0, 100));
+    else if (args.is("--max-other")) g_opt.max_other = static_cast<double>(args.long_value("--max-other", 0, 100));
+    else if (args.is("--wait-quiet")) g_opt.wait_quiet_s = static_cast<double>(args.long_value("--wait-quiet", 0, 86400));
+    else if (args.is("--nice")) g_opt.nice = static_cast<int>(args.long_value("--nice", -20, 19));
+    else return false;
+    return true;
+  });
+  // --quick: 3 runs of 30 ms unless --runs / --ms say otherwise.
+  if (g_opt.quick && !g_opt.runs_set) g_opt.runs = 3;
+  g_opt.ms = ms.value_or(g_opt.quick ? 30 : g_opt.ms);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -214,28 +168,15 @@ double g_ticks_per_ns = 1.0;
 
 inline std::uint64_t rdtsc() { return __rdtsc(); }
 
-std::uint64_t mono_ns() {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-          .count());
-}
-
 void calibrate_tsc(int ms) {
-  std::uint64_t n0 = mono_ns(), t0 = rdtsc();
+  std::uint64_t n0 = now_ns(), t0 = rdtsc();
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  std::uint64_t n1 = mono_ns(), t1 = rdtsc();
+  std::uint64_t n1 = now_ns(), t1 = rdtsc();
   g_ticks_per_ns = static_cast<double>(t1 - t0) / static_cast<double>(n1 - n0);
 }
 
 inline double ticks_to_us(double ticks) { return ticks / g_ticks_per_ns / 1000.0; }
 inline std::uint64_t us_to_ticks(double us) { return static_cast<std::uint64_t>(us * 1000.0 * g_ticks_per_ns); }
-
-bool pin_self(int core) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(core, &set);
-  return pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0;
-}
 
 // Involuntary context switches of the calling kernel thread: another thread took its core.
 long nivcsw() {
@@ -260,85 +201,20 @@ int tgkill_(pid_t tgid, pid_t tid, int sig) { return static_cast<int>(syscall(SY
 // ---------------------------------------------------------------------------------------------------------
 // Watchdog: a runtime bug that hangs a cell should produce a diagnosis, not a silent CI timeout.
 
-std::atomic<const char*> g_current{"startup"};
-std::atomic<std::uint64_t> g_progress{0};
-std::atomic<bool> g_stop_watchdog{false};
+ProgressWatchdog g_watchdog;
 
 void watchdog(int core) {
   if (core >= 0) pin_self(core);  // keep it off the busy core
-  std::uint64_t last = g_progress.load();
-  auto last_change = std::chrono::steady_clock::now();
-  while (!g_stop_watchdog.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    std::uint64_t p = g_progress.load();
-    auto t = std::chrono::steady_clock::now();
-    if (p != last) {
-      last = p;
-      last_change = t;
-    } else if (t - last_change > std::chrono::seconds(g_opt.timeout_s)) {
-      fmt::print(stderr, "\nskyloft_preempt_cost: WATCHDOG: a run of '{}' did not finish in {} s; aborting\n",
-                 g_current.load(), g_opt.timeout_s);
-      if (auto* rt = skyloft::Runtime::current()) rt->dump(stderr);
-      std::fflush(stderr);
-      std::_Exit(3);
-    }
-  }
+  g_watchdog.run(std::chrono::milliseconds(100), g_opt.timeout_s,
+                 "\nskyloft_preempt_cost: WATCHDOG: a run of '{}' did not finish in {} s; aborting\n");
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Other processes: a shared machine disturbs a run; /proc/stat tells how much CPU others used meanwhile.
 
-struct CpuSnap {
-  std::uint64_t busy = 0, total = 0, self = 0;  // clock ticks
-  bool ok = false;
-};
-
-CpuSnap cpu_snap() {
-  CpuSnap s;
-  std::ifstream st("/proc/stat");
-  std::string cpu;
-  std::uint64_t v[10] = {};
-  if (!(st >> cpu) || cpu != "cpu") return s;
-  for (auto& x : v) st >> x;
-  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
-  s.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-  s.total = s.busy + v[3] + v[4];
-  std::ifstream self("/proc/self/stat");
-  std::string line;
-  std::getline(self, line);
-  auto rp = line.rfind(')');
-  if (rp == std::string::npos) return s;
-  std::istringstream rest(line.substr(rp + 2));
-  std::string field;
-  std::uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  s.self = utime + stime;
-  s.ok = true;
-  return s;
-}
-
-// Percent of the machine's CPU capacity used by other processes between a and b (-1: unknown).
-double other_cpu_pct(const CpuSnap& a, const CpuSnap& b) {
-  if (!a.ok || !b.ok || b.total <= a.total) return -1;
-  double busy = static_cast<double>(b.busy - a.busy);
-  double self = static_cast<double>(b.self - a.self);
-  return std::max(0.0, 100.0 * (busy - self) / static_cast<double>(b.total - a.total));
-}
-
+// Waits up to max_s for other processes to use less than --max-other % of the machine (0.2 s samples).
 double wait_quiet(double max_s) {
-  auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(max_s);
-  double pct = -1;
-  do {
-    CpuSnap a = cpu_snap();
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    pct = other_cpu_pct(a, cpu_snap());
-    if (pct >= 0 && pct < g_opt.max_other) return pct;
-    ++g_progress;
-  } while (std::chrono::steady_clock::now() < end);
-  return pct;
+  return skyloft::bench::wait_quiet(max_s, g_opt.max_other, std::chrono::milliseconds(200), [] { ++g_watchdog.progress; });
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -408,12 +284,13 @@ struct Pcts {
   double p50 = kNaN, p99 = kNaN;
 };
 
+// p50 = v[n / 2] and p99 = v[floor(0.99 n)] of the sorted samples.
 Pcts percentiles(std::vector<double> v) {
   Pcts p;
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
-  p.p50 = v[v.size() / 2];
-  p.p99 = v[std::min(v.size() - 1, static_cast<std::size_t>(static_cast<double>(v.size()) * 0.99))];
+  p.p50 = skyloft::bench::at_index_quantile(v, 0.5);
+  p.p99 = skyloft::bench::at_index_quantile(v, 0.99);
   return p;
 }
 
@@ -843,14 +720,6 @@ struct Cell {
   std::map<int, std::vector<RunOut>> runs;  // by quantum
 };
 
-double median(std::vector<double> v) {
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return std::isnan(x); }), v.end());
-  if (v.empty()) return kNaN;
-  std::sort(v.begin(), v.end());
-  std::size_t k = v.size();
-  return k % 2 ? v[k / 2] : (v[k / 2 - 1] + v[k / 2]) / 2;
-}
-
 // A run is disturbed when another thread took the busy core (involuntary switches of the busy kernel
 // thread), or, for cells that also need the other core, when other processes used > --max-other % of the
 // machine during it.
@@ -905,14 +774,10 @@ Summary summarize(const std::vector<RunOut>& rs) {
   s.overrun_s = median(ov);
   s.switches_s = median(sw);
   s.lost_pct = median(lo);
-  s.cost_us = median(co);
-  std::vector<double> cc;
-  for (double x : co)
-    if (!std::isnan(x)) cc.push_back(x);
-  if (!cc.empty()) {
-    s.cost_min = *std::min_element(cc.begin(), cc.end());
-    s.cost_max = *std::max_element(cc.begin(), cc.end());
-  }
+  const skyloft::bench::Spread cost = skyloft::bench::spread(co);
+  s.cost_us = cost.median;
+  s.cost_min = cost.min;
+  s.cost_max = cost.max;
   s.rate = median(ra);
   {
     std::vector<double> g, w;
@@ -921,11 +786,10 @@ Summary summarize(const std::vector<RunOut>& rs) {
       if (!std::isnan(r.gap_cost_us)) g.push_back(r.gap_cost_us);
       w.push_back(100.0 * r.wait_ns / r.window_ns);
     }
-    if (!g.empty()) {
-      s.gap_cost = median(g);
-      s.gap_min = *std::min_element(g.begin(), g.end());
-      s.gap_max = *std::max_element(g.begin(), g.end());
-    }
+    const skyloft::bench::Spread gap = skyloft::bench::spread(g);
+    s.gap_cost = gap.median;
+    s.gap_min = gap.min;
+    s.gap_max = gap.max;
     s.wait_pct = median(w);
   }
   s.stop.p50 = median(a1);
@@ -939,28 +803,6 @@ Summary summarize(const std::vector<RunOut>& rs) {
 
 // ---------------------------------------------------------------------------------------------------------
 // Output helpers
-
-std::string read_cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto c = line.find(':');
-      if (c != std::string::npos) {
-        auto v = line.substr(c + 1);
-        v.erase(0, v.find_first_not_of(" \t"));
-        return v;
-      }
-    }
-  }
-  return "unknown";
-}
-
-std::string kernel_string() {
-  utsname u{};
-  if (uname(&u) != 0) return "unknown";
-  return fmt::format("{} {} {}", u.sysname, u.release, u.machine);
-}
 
 std::string num(double v, int prec = 1) {
   if (std::isnan(v)) return "-";
@@ -990,45 +832,12 @@ std::string cost_cell(const Summary& s) {
   return fmt::format("{} [{}..{}]", us_cell(s.cost_us), us_cell(s.cost_min), us_cell(s.cost_max));
 }
 
-void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows,
-                 std::size_t left_cols) {
-  std::vector<std::size_t> w(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) {
-    w[i] = head[i].size();
-    for (const auto& r : rows) w[i] = std::max(w[i], r[i].size());
-  }
-  auto line = [&](const std::vector<std::string>& c) {
-    std::string l;
-    for (std::size_t i = 0; i < c.size(); ++i) {
-      if (i < left_cols) l += fmt::format("{:<{}}", c[i], w[i]);
-      else l += fmt::format("{:>{}}", c[i], w[i]);
-      if (i + 1 < c.size()) l += "  ";
-    }
-    while (!l.empty() && l.back() == ' ') l.pop_back();
-    fmt::print("{}\n", l);
-  };
-  line(head);
-  std::size_t total = 0;
-  for (auto x : w) total += x + 2;
-  fmt::print("{}\n", std::string(total - 2, '-'));
-  for (const auto& r : rows) line(r);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   parse_args(argc, argv);
-  std::vector<int> allowed = skyloft::allowed_cores();
-  if (allowed.empty()) {
-    fmt::print(stderr, "skyloft_preempt_cost: no allowed cores\n");
-    return 2;
-  }
-  if (g_opt.core < 0) g_opt.core = allowed.back();
-  if (std::find(allowed.begin(), allowed.end(), g_opt.core) == allowed.end()) {
-    fmt::print(stderr, "skyloft_preempt_cost: --core {} is not allowed (allowed: {})\n", g_opt.core,
-               skyloft::format_core_list(allowed));
-    return 2;
-  }
+  std::vector<int> allowed;
+  if (!resolve_core("skyloft_preempt_cost", allowed, g_opt.core, "--core {} is not allowed (allowed: {})\n")) return 2;
   if (g_opt.other < 0) {
     for (int c : allowed)
       if (c != g_opt.core) {
@@ -1073,16 +882,7 @@ int main(int argc, char** argv) {
 
   // ---- header ----
   fmt::print("skyloft preemption cost\n");
-  fmt::print("  machine : nproc {} (allowed cores {}), CPU {}, kernel {}, TSC {:.4f} ticks/ns\n",
-             std::thread::hardware_concurrency(), skyloft::format_core_list(allowed), read_cpu_model(),
-             kernel_string(), g_ticks_per_ns);
-  fmt::print("  compiler: g++ {}{}\n", __VERSION__,
-#ifdef NDEBUG
-             ", NDEBUG"
-#else
-             ", assertions ON (not a release build?)"
-#endif
-  );
+  print_machine(skyloft::format_core_list(allowed), fmt::format(", TSC {:.4f} ticks/ns", g_ticks_per_ns));
   fmt::print("  setup   : busy core {}, other core {} (tgkill sender, pinned ticker); skyloft policy fifo, 1 worker,\n"
              "            spin_us {}, hybrid_grace_us {}; bare signals use SIGUSR1, skyloft uses SIGURG\n",
              core, have_other ? std::to_string(other) : "none", env.spin_us, env.hybrid_grace_us);
@@ -1144,7 +944,7 @@ int main(int argc, char** argv) {
       for (auto& c : cells) {
         if (!selected(c)) continue;
         std::string label = fmt::format("{} q={}us run {}", c.key, q, r + 1);
-        g_current.store(c.key.c_str());
+        g_watchdog.current.store(c.key.c_str());
         RunOut o;
         for (int attempt = 0;; ++attempt) {
           if (g_opt.wait_quiet_s > 0) wait_quiet(g_opt.wait_quiet_s);
@@ -1152,7 +952,7 @@ int main(int argc, char** argv) {
           o = c.run(q);
           o.other_pct = other_cpu_pct(a, cpu_snap());
           o.attempts = attempt + 1;
-          ++g_progress;
+          ++g_watchdog.progress;
           if (!o.ok || !disturbed(o) || attempt >= g_opt.retries) break;
           ++g_retried;
         }
@@ -1174,7 +974,7 @@ int main(int argc, char** argv) {
     }
   }
   double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_begin).count();
-  g_stop_watchdog.store(true);
+  g_watchdog.stop.store(true);
   dog.join();
 
   // ---- summaries ----
@@ -1199,8 +999,8 @@ int main(int argc, char** argv) {
     for (const char* key : {"base_thread", "base_sky", "base_sky_pp"}) {
       auto v = all_rates(key);
       if (v.empty()) continue;
-      double med = median(v);
-      double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
+      const skyloft::bench::Spread sp = skyloft::bench::spread(v);
+      double med = sp.median, lo = sp.min, hi = sp.max;
       std::string label;
       for (auto& c : cells)
         if (c.key == key) label = c.label;
@@ -1321,14 +1121,11 @@ int main(int argc, char** argv) {
 
   // ---- CSV ----
   try {
-    std::filesystem::path p(g_opt.csv);
-    if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-    std::ofstream out(p);
-    if (!out) throw std::runtime_error("cannot open " + g_opt.csv);
-    out << "key,mechanism,ticker,quantum_us,runs,events_per_s,preemptions_per_s,deferred_per_s,overruns_per_s,"
+    std::ofstream out = open_csv(g_opt.csv,
+        "key,mechanism,ticker,quantum_us,runs,events_per_s,preemptions_per_s,deferred_per_s,overruns_per_s,"
            "lost_pct,cost_us,cost_min_us,cost_max_us,rate_iter_per_ns,stop_p50_us,handler_p50_us,handler_p99_us,"
            "run_p50_us,run_p99_us,gap_p50_us,gap_p99_us,slice_p50_us,slice_p99_us,sender_syscall_p50_us,"
-           "preempt_point_ns,gap_cost_us,gap_cost_min_us,gap_cost_max_us,busy_wait_pct,livelocked_runs,disturbed_runs\n";
+           "preempt_point_ns,gap_cost_us,gap_cost_min_us,gap_cost_max_us,busy_wait_pct,livelocked_runs,disturbed_runs\n");
     auto f = [](double v) { return std::isnan(v) ? std::string() : fmt::format("{:.4f}", v); };
     for (auto& c : cells) {
       for (auto& [q, rs] : c.runs) {

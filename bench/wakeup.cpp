@@ -31,7 +31,6 @@
 // drawn by bench/plot_wakeup.py when /usr/bin/python3 has matplotlib.
 //
 // Usage: skyloft_wakeup --help
-#include <sys/utsname.h>
 
 #include <algorithm>
 #include <atomic>
@@ -60,11 +59,15 @@
 #include "skyloft/preempt.hpp"  // not (yet) included by skyloft.hpp
 #include "skyloft/skyloft.hpp"
 
+#include "bench_common.hpp"
+
 #ifndef SKYLOFT_WAKEUP_PLOT_SCRIPT
 #define SKYLOFT_WAKEUP_PLOT_SCRIPT "bench/plot_wakeup.py"
 #endif
 
 namespace {
+
+using namespace skyloft::bench;
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -95,47 +98,31 @@ struct Options {
 
 Options g_opt;
 
-[[noreturn]] void usage(const char* argv0, const std::string& error) {
-  if (!error.empty()) fmt::print(stderr, "skyloft_wakeup: {}\n", error);
-  fmt::print(stderr,
-             "usage: {} [options]\n"
-             "  --quick               CI smoke run (~30 s): 0.25 s cells, workers 2,16, quanta 50,200\n"
-             "  --seconds S           measured seconds per cell (default 5)\n"
-             "  --warmup-ms MS        warm-up per cell, samples dropped (default 400)\n"
-             "  --work-us US          target time of one matrix multiply (default 1000)\n"
-             "  --message-threads M   message threads (default: one per core)\n"
-             "  --workers LIST        worker counts for (b), e.g. 2,4,8,16,32\n"
-             "  --mechanism NAME      mechanism of (b)'s rr/cfs/eevdf rows: hybrid (default), flag, timer,\n"
-             "                        dispatcher\n"
-             "  --quanta LIST         quanta (us) of (b)'s rr/cfs/eevdf rows (default 50,200)\n"
-             "  --policies LIST       preemptive policies of (b) (default rr,cfs,eevdf)\n"
-             "  --sweep-mechanisms L  mechanisms of (c) (default timer,dispatcher,flag,hybrid)\n"
-             "  --sweep-quanta LIST   quanta (us) of (c) (default 20,50,100,200,500)\n"
-             "  --sweep-workers N     workers of (c) (default 16)\n"
-             "  --sweep-policy NAME   policy of (c) (default rr)\n"
-             "  --no-preempt-points   the work loop never calls skyloft::preempt_point() (all rows)\n"
-             "  --no-tune-slices      leave the policies' slice parameters at their defaults\n"
-             "  --spin-us US          skyloft Config::spin_us\n"
-             "  --only b|c            run one experiment\n"
-             "  --csv-dir DIR         CSV and PNG directory (default results)\n"
-             "  --no-plot             do not run bench/plot_wakeup.py\n"
-             "  --wait-quiet S        shared machine: per cell, spend up to S s waiting for other processes\n"
-             "                        to use < 5% CPU and rerunning a disturbed cell (the quietest is kept)\n"
-             "  --timeout S           abort when a cell overruns its plan by S seconds (default 60)\n",
-             argv0);
-  std::exit(error.empty() ? 0 : 2);
-}
-
-double parse_double(const char* argv0, const std::string& flag, const std::string& v, double lo, double hi) {
-  try {
-    std::size_t pos = 0;
-    double x = std::stod(v, &pos);
-    if (pos != v.size() || !(x >= lo && x <= hi)) throw std::out_of_range("range");
-    return x;
-  } catch (const std::exception&) {
-    usage(argv0, fmt::format("{} needs a number in [{}, {}], got '{}'", flag, lo, hi, v));
-  }
-}
+constexpr const char* kUsage =
+    "usage: {} [options]\n"
+    "  --quick               CI smoke run (~30 s): 0.25 s cells, workers 2,16, quanta 50,200\n"
+    "  --seconds S           measured seconds per cell (default 5)\n"
+    "  --warmup-ms MS        warm-up per cell, samples dropped (default 400)\n"
+    "  --work-us US          target time of one matrix multiply (default 1000)\n"
+    "  --message-threads M   message threads (default: one per core)\n"
+    "  --workers LIST        worker counts for (b), e.g. 2,4,8,16,32\n"
+    "  --mechanism NAME      mechanism of (b)'s rr/cfs/eevdf rows: hybrid (default), flag, timer,\n"
+    "                        dispatcher\n"
+    "  --quanta LIST         quanta (us) of (b)'s rr/cfs/eevdf rows (default 50,200)\n"
+    "  --policies LIST       preemptive policies of (b) (default rr,cfs,eevdf)\n"
+    "  --sweep-mechanisms L  mechanisms of (c) (default timer,dispatcher,flag,hybrid)\n"
+    "  --sweep-quanta LIST   quanta (us) of (c) (default 20,50,100,200,500)\n"
+    "  --sweep-workers N     workers of (c) (default 16)\n"
+    "  --sweep-policy NAME   policy of (c) (default rr)\n"
+    "  --no-preempt-points   the work loop never calls skyloft::preempt_point() (all rows)\n"
+    "  --no-tune-slices      leave the policies' slice parameters at their defaults\n"
+    "  --spin-us US          skyloft Config::spin_us\n"
+    "  --only b|c            run one experiment\n"
+    "  --csv-dir DIR         CSV and PNG directory (default results)\n"
+    "  --no-plot             do not run bench/plot_wakeup.py\n"
+    "  --wait-quiet S        shared machine: per cell, spend up to S s waiting for other processes\n"
+    "                        to use < 5% CPU and rerunning a disturbed cell (the quietest is kept)\n"
+    "  --timeout S           abort when a cell overruns its plan by S seconds (default 60)\n";
 
 std::vector<std::string> split(const std::string& s) {
   std::vector<std::string> out;
@@ -147,81 +134,71 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-std::vector<int> parse_int_list(const char* argv0, const std::string& flag, const std::string& v, int lo, int hi) {
+// A comma-separated list of integers in [lo, hi] (each parsed as a number and truncated), not empty.
+std::vector<int> int_list_value(skyloft::bench::Args& args, const std::string& flag, int lo, int hi) {
   std::vector<int> out;
-  for (const auto& s : split(v)) out.push_back(static_cast<int>(parse_double(argv0, flag, s, lo, hi)));
-  if (out.empty()) usage(argv0, flag + " needs a non-empty list");
+  for (const auto& s : split(args.value())) out.push_back(static_cast<int>(args.parse_double(flag, s, lo, hi)));
+  if (out.empty()) args.usage(flag + " needs a non-empty list");
   return out;
 }
 
 void parse_args(int argc, char** argv) {
+  skyloft::bench::Args args(argc, argv, "skyloft_wakeup", kUsage);
   bool seconds_set = false, warmup_set = false, workers_set = false, quanta_set = false, sweepq_set = false;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      auto eq = a.find('=');
-      if (eq != std::string::npos) return a.substr(eq + 1);
-      if (i + 1 >= argc) usage(argv[0], a + " needs a value");
-      return argv[++i];
-    };
-    auto is = [&](const char* flag) {
-      std::string f = flag;
-      return a == f || a.rfind(f + "=", 0) == 0;
-    };
-    if (a == "--help" || a == "-h") {
-      usage(argv[0], "");
-    } else if (a == "--quick") {
+  while (args.next()) {
+    const std::string& a = args.arg();
+    if (a == "--quick") {
       g_opt.quick = true;
-    } else if (is("--seconds")) {
-      g_opt.seconds = parse_double(argv[0], "--seconds", value(), 0.01, 3600);
+    } else if (args.is("--seconds")) {
+      g_opt.seconds = args.double_value("--seconds", 0.01, 3600);
       seconds_set = true;
-    } else if (is("--warmup-ms")) {
-      g_opt.warmup_ms = parse_double(argv[0], "--warmup-ms", value(), 0, 600000);
+    } else if (args.is("--warmup-ms")) {
+      g_opt.warmup_ms = args.double_value("--warmup-ms", 0, 600000);
       warmup_set = true;
-    } else if (is("--work-us")) {
-      g_opt.work_us = parse_double(argv[0], "--work-us", value(), 10, 1e6);
-    } else if (is("--message-threads")) {
-      g_opt.message_threads = static_cast<int>(parse_double(argv[0], "--message-threads", value(), 1, 64));
-    } else if (is("--workers")) {
-      g_opt.workers = parse_int_list(argv[0], "--workers", value(), 1, 4096);
+    } else if (args.is("--work-us")) {
+      g_opt.work_us = args.double_value("--work-us", 10, 1e6);
+    } else if (args.is("--message-threads")) {
+      g_opt.message_threads = static_cast<int>(args.double_value("--message-threads", 1, 64));
+    } else if (args.is("--workers")) {
+      g_opt.workers = int_list_value(args, "--workers", 1, 4096);
       workers_set = true;
-    } else if (is("--mechanism")) {
-      g_opt.mechanism = value();
-    } else if (is("--quanta")) {
-      g_opt.b_quanta = parse_int_list(argv[0], "--quanta", value(), 1, 1000000);
+    } else if (args.is("--mechanism")) {
+      g_opt.mechanism = args.value();
+    } else if (args.is("--quanta")) {
+      g_opt.b_quanta = int_list_value(args, "--quanta", 1, 1000000);
       quanta_set = true;
-    } else if (is("--policies")) {
-      g_opt.b_policies = split(value());
-    } else if (is("--sweep-mechanisms")) {
-      g_opt.sweep_mechanisms = split(value());
-    } else if (is("--sweep-quanta")) {
-      g_opt.sweep_quanta = parse_int_list(argv[0], "--sweep-quanta", value(), 1, 1000000);
+    } else if (args.is("--policies")) {
+      g_opt.b_policies = split(args.value());
+    } else if (args.is("--sweep-mechanisms")) {
+      g_opt.sweep_mechanisms = split(args.value());
+    } else if (args.is("--sweep-quanta")) {
+      g_opt.sweep_quanta = int_list_value(args, "--sweep-quanta", 1, 1000000);
       sweepq_set = true;
-    } else if (is("--sweep-workers")) {
-      g_opt.sweep_workers = static_cast<int>(parse_double(argv[0], "--sweep-workers", value(), 1, 4096));
-    } else if (is("--sweep-policy")) {
-      g_opt.sweep_policy = value();
+    } else if (args.is("--sweep-workers")) {
+      g_opt.sweep_workers = static_cast<int>(args.double_value("--sweep-workers", 1, 4096));
+    } else if (args.is("--sweep-policy")) {
+      g_opt.sweep_policy = args.value();
     } else if (a == "--no-preempt-points") {
       g_opt.no_preempt_points = true;
     } else if (a == "--no-tune-slices") {
       g_opt.tune_slices = false;
-    } else if (is("--spin-us")) {
-      g_opt.spin_us = static_cast<std::uint32_t>(parse_double(argv[0], "--spin-us", value(), 0, 1e8));
-    } else if (is("--only")) {
-      std::string v = value();
+    } else if (args.is("--spin-us")) {
+      g_opt.spin_us = static_cast<std::uint32_t>(args.double_value("--spin-us", 0, 1e8));
+    } else if (args.is("--only")) {
+      std::string v = args.value();
       if (v == "b") g_opt.run_c = false;
       else if (v == "c") g_opt.run_b = false;
-      else usage(argv[0], "--only needs b or c");
-    } else if (is("--csv-dir")) {
-      g_opt.csv_dir = value();
+      else args.usage("--only needs b or c");
+    } else if (args.is("--csv-dir")) {
+      g_opt.csv_dir = args.value();
     } else if (a == "--no-plot") {
       g_opt.plot = false;
-    } else if (is("--wait-quiet")) {
-      g_opt.wait_quiet_s = parse_double(argv[0], "--wait-quiet", value(), 0, 86400);
-    } else if (is("--timeout")) {
-      g_opt.timeout_s = static_cast<int>(parse_double(argv[0], "--timeout", value(), 1, 86400));
+    } else if (args.is("--wait-quiet")) {
+      g_opt.wait_quiet_s = args.double_value("--wait-quiet", 0, 86400);
+    } else if (args.is("--timeout")) {
+      g_opt.timeout_s = static_cast<int>(args.double_value("--timeout", 1, 86400));
     } else {
-      usage(argv[0], "unknown argument '" + a + "'");
+      args.usage("unknown argument '" + a + "'");
     }
   }
   if (g_opt.quick) {
@@ -233,91 +210,8 @@ void parse_args(int argc, char** argv) {
   }
 }
 
-// ---------------------------------------------------------------------------------------------------------
-// Helpers
-
-inline std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
-}
-
-std::string read_cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto c = line.find(':');
-      if (c != std::string::npos) {
-        auto v = line.substr(c + 1);
-        v.erase(0, v.find_first_not_of(" \t"));
-        return v;
-      }
-    }
-  }
-  return "unknown";
-}
-
-std::string kernel_string() {
-  utsname u{};
-  if (uname(&u) != 0) return "unknown";
-  return fmt::format("{} {} {}", u.sysname, u.release, u.machine);
-}
-
-// CPU time used by other processes: the machine-wide busy time (/proc/stat) minus this process's own
-// (/proc/self/stat), as a share of all cores' capacity over the same interval (USER_HZ resolution).
-struct CpuSnap {
-  std::uint64_t busy = 0, total = 0, self = 0;
-  bool ok = false;
-};
-
-CpuSnap cpu_snap() {
-  CpuSnap s;
-  std::ifstream st("/proc/stat");
-  std::string cpu;
-  std::uint64_t v[10] = {};
-  if (!(st >> cpu) || cpu != "cpu") return s;
-  for (auto& x : v) st >> x;
-  // user nice system idle iowait irq softirq steal guest guest_nice (guest time is inside user)
-  s.busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-  s.total = s.busy + v[3] + v[4];
-  std::ifstream self("/proc/self/stat");
-  std::string line;
-  std::getline(self, line);
-  auto rp = line.rfind(')');
-  if (rp == std::string::npos) return s;
-  std::istringstream rest(line.substr(rp + 2));
-  std::string field;
-  std::uint64_t utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {  // fields 14 and 15: utime, stime
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  s.self = utime + stime;
-  s.ok = true;
-  return s;
-}
-
-// Percent of the machine's CPU capacity used by other processes between a and b (-1: unknown).
-double other_cpu_pct(const CpuSnap& a, const CpuSnap& b) {
-  if (!a.ok || !b.ok || b.total <= a.total) return -1;
-  double busy = static_cast<double>(b.busy - a.busy);
-  double self = static_cast<double>(b.self - a.self);
-  return std::max(0.0, 100.0 * (busy - self) / static_cast<double>(b.total - a.total));
-}
-
 // Waits (up to max_s) until other processes use less than 5% of the machine over a 0.5 s sample.
-double wait_quiet(double max_s) {
-  const std::uint64_t end = now_ns() + static_cast<std::uint64_t>(max_s * 1e9);
-  double pct = -1;
-  do {
-    CpuSnap a = cpu_snap();
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    pct = other_cpu_pct(a, cpu_snap());
-    if (pct >= 0 && pct < 5) return pct;
-  } while (now_ns() < end);
-  return pct;
-}
+double wait_quiet(double max_s) { return skyloft::bench::wait_quiet(max_s, 5, std::chrono::milliseconds(500)); }
 
 // ---------------------------------------------------------------------------------------------------------
 // The work: C = A x B on N x N unsigned longs (schbench's do_some_math), a preempt point per row.
@@ -359,7 +253,7 @@ double time_multiply_us(std::size_t n, int reps, bool min_only = true) {
     t.push_back(static_cast<double>(now_ns() - t0) / 1e3);
   }
   std::sort(t.begin(), t.end());
-  return min_only ? t.front() : t[t.size() / 2];
+  return min_only ? t.front() : skyloft::bench::at_index_quantile(t, 0.5);
 }
 
 // Finds N so that one multiply takes about target_us. Uses the fastest of a few runs (robust against other
@@ -478,11 +372,7 @@ Pct percentiles(std::vector<std::uint64_t>& v) {
   Pct p;
   if (v.empty()) return p;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) {
-    std::size_t rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
-    rank = std::clamp<std::size_t>(rank, 1, v.size());
-    return static_cast<double>(v[rank - 1]) / 1e3;
-  };
+  auto at = [&](double q) { return static_cast<double>(skyloft::bench::nearest_rank(v, q)) / 1e3; };
   p.p50 = at(0.50);
   p.p90 = at(0.90);
   p.p99 = at(0.99);
@@ -711,31 +601,6 @@ std::string us(double v) {
   return fmt::format("{:.0f}", v);
 }
 
-void print_table(const std::vector<std::string>& head, const std::vector<std::vector<std::string>>& rows,
-                 std::size_t left_cols) {
-  std::vector<std::size_t> w(head.size());
-  for (std::size_t i = 0; i < head.size(); ++i) {
-    w[i] = head[i].size();
-    for (const auto& r : rows) w[i] = std::max(w[i], i < r.size() ? r[i].size() : 0);
-  }
-  auto line = [&](const std::vector<std::string>& c) {
-    std::string s;
-    for (std::size_t i = 0; i < head.size(); ++i) {
-      const std::string& x = i < c.size() ? c[i] : std::string();
-      if (i < left_cols) s += fmt::format("{:<{}}", x, w[i]);
-      else s += fmt::format("{:>{}}", x, w[i]);
-      if (i + 1 < head.size()) s += "  ";
-    }
-    while (!s.empty() && s.back() == ' ') s.pop_back();
-    fmt::print("{}\n", s);
-  };
-  line(head);
-  std::size_t total = 0;
-  for (auto x : w) total += x + 2;
-  fmt::print("{}\n", std::string(total - 2, '-'));
-  for (const auto& r : rows) line(r);
-}
-
 std::vector<std::string> detail_row(const CellResult& r, bool with_system) {
   std::vector<std::string> row;
   if (with_system) row.push_back(r.sys.label);
@@ -758,13 +623,10 @@ const std::vector<std::string> kDetailHead = {"wake p50", "p90", "p99", "p99.9",
                                               "p99", "p99.9", "req/s", "preempt/s", "samples", "other%"};
 
 void write_csv(const std::string& path, const std::vector<CellResult>& cells, const std::string& experiment) {
-  std::filesystem::path p(path);
-  if (p.has_parent_path()) std::filesystem::create_directories(p.parent_path());
-  std::ofstream out(p);
-  if (!out) throw std::runtime_error("cannot open " + path);
-  out << "experiment,system,native,policy,mechanism,quantum_us,preempt_points,workers,message_threads,"
+  std::ofstream out = open_csv(path,
+      "experiment,system,native,policy,mechanism,quantum_us,preempt_points,workers,message_threads,"
          "ok,wake_p50_us,wake_p90_us,wake_p99_us,wake_p999_us,wake_max_us,req_p50_us,req_p90_us,req_p99_us,"
-         "req_p999_us,rps,window_s,wake_samples,requests,preemptions,preempt_deferred,other_cpu_pct,note\n";
+         "req_p999_us,rps,window_s,wake_samples,requests,preemptions,preempt_deferred,other_cpu_pct,note\n");
   for (const auto& r : cells) {
     std::string note = r.note;
     std::replace(note.begin(), note.end(), ',', ';');
@@ -829,15 +691,7 @@ int main(int argc, char** argv) {
 
   // ---- header ----
   fmt::print("skyloft wake-up latency benchmark (schbench-style)\n");
-  fmt::print("  machine : nproc {} (allowed cores {}), CPU {}, kernel {}\n", std::thread::hardware_concurrency(),
-             cores, read_cpu_model(), kernel_string());
-  fmt::print("  compiler: g++ {}{}\n", __VERSION__,
-#ifdef NDEBUG
-             ", NDEBUG"
-#else
-             ", assertions ON (not a release build?)"
-#endif
-  );
+  print_machine(cores);
   fmt::print("  work    : {}x{} unsigned-long matrix multiply = {:.0f} us (median of 15, target {:.0f} us); "
              "{} matrix rows per request\n",
              matrix_n, matrix_n, work_us, g_opt.work_us, matrix_n);
