@@ -15,23 +15,39 @@
 //   * latency = completion time - arrival time, where arrival is the moment the generator created the
 //     request. All timestamps come from CLOCK_MONOTONIC, the same clock for every system.
 //
-// Systems, run one after the other (only one skyloft::Runtime may exist at a time):
-//   skyloft fifo  one task per request (skyloft::spawn, detached), the fifo policy on every listed core.
-//   skyloft sq    the same on the centralized single-queue policy: a dispatcher thread owns the first core
-//                 and the workers get the rest (on 2 cores that is 1 worker).
-//   threads       one std::thread per request (thread-per-request), the naive baseline.
-//   pool          a fixed pool of std::threads (one per core) sharing a mutex/condvar queue, the fair
-//                 baseline.
+// Systems, run one after the other (only one skyloft::Runtime may exist at a time), default order:
+//   skyloft fifo       one task per request (skyloft::spawn, detached), the fifo policy on every listed core,
+//                      no preemption (run to completion).
+//   skyloft rr-timer   the same tasks on the per-CPU round-robin policy "rr", preempted by the "timer"
+//                      mechanism (a POSIX per-worker timer signals the worker every 100 us quantum while
+//                      another task waits for its core). The request loop has no preempt points: the
+//                      interrupt alone takes the core away from a long request.
+//   skyloft rr-hybrid  rr again with the "hybrid" mechanism and a 50 us quantum: the ticker thread raises
+//                      the worker's flag when the quantum expires and the request loop, which calls
+//                      skyloft::preempt_point() about every microsecond of work (only in this system; see
+//                      Workload::execute), yields there; a signal is sent only if a task does not reach a
+//                      preempt point within the grace period (Config::hybrid_grace_us), which with a
+//                      preempt point every microsecond happens rarely here.
+//   skyloft sq         fifo-like tasks on the centralized single-queue policy, no preemption: a dispatcher
+//                      thread owns the first core and the workers get the rest (on 2 cores that is 1 worker).
+//   threads            one std::thread per request (thread-per-request), the naive baseline, time-sliced by
+//                      the kernel.
+//   pool               a fixed pool of std::threads (one per core) sharing a mutex/condvar queue, the fair
+//                      baseline; a pool thread runs each request to completion.
+// With rr a long request gets one quantum and goes to the tail of its worker's queue, so a short request
+// waits at most about a quantum per long request ahead of it instead of a whole ~500 us; the long requests
+// pay for that with more waiting (and the switches cost some CPU).
 //
 // Why the load generator is a plain std::thread and not a skyloft task: it has to be the same code in all
-// four systems, and it stands for an outside source of requests (the network). skyloft has no preemption
-// yet, so a generator task that sleeps between bursts would only wake up once the worker it is queued on
-// finishes whatever (possibly 500 us long) task it is running, skewing the arrival pattern for skyloft
-// alone; a kernel thread is woken by the kernel's timer on time whatever the workers are doing. Spawning
-// tasks from a plain thread is supported by the API. The generator, the thread-per-request threads and the
-// pool threads are all confined to the cores under test (--cores), like skyloft's workers.
+// systems, and it stands for an outside source of requests (the network). fifo and sq do not preempt, so a
+// generator task that sleeps between bursts would only wake up once the worker it is queued on finishes
+// whatever (possibly 500 us long) task it is running, skewing the arrival pattern for those runs alone; a
+// kernel thread is woken by the kernel's timer on time whatever the workers are doing. Spawning tasks from
+// a plain thread is supported by the API. The generator, the thread-per-request threads and the pool
+// threads are all confined to the cores under test (--cores), like skyloft's workers.
 //
-// Output: a header with the settings, per-worker skyloft stats after each skyloft run, one summary table,
+// Output: a header with the settings, per-worker skyloft stats after each skyloft run (with preemption
+// counters for the rr systems), one summary table,
 // and a CSV with the same numbers (--csv, default results/demo.csv); --requests-csv dumps every request.
 // A skyloft run that makes no progress (no request submitted or completed) for --timeout seconds is reported (HANG row, runtime dump on stderr with
 // a repro line), abandoned, and the demo goes on with the other systems, then exits with status 3.
@@ -108,10 +124,29 @@ double cpu_seconds() noexcept {
   return x;
 }
 
+// The same chain with skyloft::preempt_point() every `every` iterations (about a microsecond of work, see
+// Calibration::pp_iters): the cooperative variant used by "rr-hybrid". It computes the same value as
+// spin_hash(iters, seed). preempt_point() does nothing outside skyloft tasks.
+[[gnu::noinline]] u64 spin_hash_pp(u64 iters, u64 seed, u64 every) noexcept {
+  u64 x = seed | 1;
+  for (u64 done = 0; done < iters;) {
+    const u64 end = std::min(iters, done + every);
+    for (; done < end; ++done) {
+      x ^= x >> 33;
+      x *= 0xff51afd7ed558ccdull;
+      x ^= x >> 29;
+      asm volatile("" : "+r"(x));
+    }
+    skyloft::preempt_point();
+  }
+  return x;
+}
+
 struct Calibration {
   double ns_per_iter = 0;
   u64 short_iters = 0;
   u64 long_iters = 0;
+  u64 pp_iters = 0;  // iterations per ~1 us of work: the preempt-point spacing of the cooperative loop
 };
 
 Calibration calibrate(double short_us, double long_us) {
@@ -129,6 +164,7 @@ Calibration calibrate(double short_us, double long_us) {
   c.ns_per_iter = best;
   c.short_iters = std::max<u64>(1, static_cast<u64>(std::llround(short_us * 1000.0 / best)));
   c.long_iters = std::max<u64>(1, static_cast<u64>(std::llround(long_us * 1000.0 / best)));
+  c.pp_iters = std::max<u64>(1, static_cast<u64>(std::llround(1000.0 / best)));
   return c;
 }
 
@@ -148,7 +184,7 @@ struct Options {
   double long_us = 500;
   double long_frac = 0.05;
   double timeout_s = 3;             // hang = no request submitted or completed for this long
-  std::vector<std::string> systems = {"fifo", "sq", "threads", "pool"};
+  std::vector<std::string> systems = {"fifo", "rr-timer", "rr-hybrid", "sq", "threads", "pool"};
 };
 
 [[noreturn]] void usage(int code) {
@@ -166,7 +202,10 @@ struct Options {
              "  --short-us N    short request CPU time (default 5)\n"
              "  --long-us N     long request CPU time (default 500)\n"
              "  --long-frac F   fraction of long requests (default 0.05)\n"
-             "  --systems LIST  comma list of fifo,sq,threads,pool (default: all)\n"
+             "  --systems LIST  comma list of fifo,rr-timer,rr-hybrid,sq,threads,pool (default: all,\n"
+             "                  in that order); rr-timer: rr policy, timer preemption, 100 us quantum, no\n"
+             "                  preempt points; rr-hybrid: rr, hybrid preemption, 50 us quantum, a preempt\n"
+             "                  point every ~1 us of work; fifo and sq do not preempt\n"
              "  --timeout S     declare a hang after S seconds without progress (default 3)\n");
   std::exit(code);
 }
@@ -230,8 +269,10 @@ Options parse_args(int argc, char** argv, const skyloft::Config& base) {
       while (start <= value.size()) {
         std::size_t comma = value.find(',', start);
         std::string s = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        if (s != "fifo" && s != "sq" && s != "threads" && s != "pool") {
-          fmt::print(stderr, "skyloft_demo: unknown system '{}' (known: fifo, sq, threads, pool)\n", s);
+        if (s != "fifo" && s != "rr-timer" && s != "rr-hybrid" && s != "sq" && s != "threads" && s != "pool") {
+          fmt::print(stderr,
+                     "skyloft_demo: unknown system '{}' (known: fifo, rr-timer, rr-hybrid, sq, threads, pool)\n",
+                     s);
           std::exit(2);
         }
         o.systems.push_back(s);
@@ -311,12 +352,14 @@ struct Workload {
   const Plan* plan;
   const Calibration* cal;
   std::vector<Record> recs;
+  bool preempt_points = false;  // call skyloft::preempt_point() about every microsecond of work (rr-hybrid)
 
   // The body of request i, run by whatever executes it.
   void execute(u32 i) noexcept {
     Record& r = recs[i];
     r.start = mono_ns();
-    r.sink = spin_hash(plan->is_long[i] ? cal->long_iters : cal->short_iters, i);
+    const u64 iters = plan->is_long[i] ? cal->long_iters : cal->short_iters;
+    r.sink = preempt_points ? spin_hash_pp(iters, i, cal->pp_iters) : spin_hash(iters, i);
     r.done = mono_ns();
   }
 };
@@ -555,7 +598,31 @@ void print_hang(const Context& ctx, const std::string& system, std::size_t left,
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// System (a)/(b): skyloft, one task per request.
+// Systems (a)/(b): skyloft, one task per request.
+
+// A skyloft system of --systems: which policy, which preemption mechanism, and whether the request loop
+// has preempt points.
+struct SkyloftSystem {
+  const char* key;          // the --systems name
+  const char* policy;       // Config::policy
+  const char* preempt;      // Config::preempt
+  u32 quantum_us;           // Config::quantum_us (0: leave the configured one; unused without preemption)
+  bool preempt_points;      // the request loop calls skyloft::preempt_point() every ~1 us of work
+};
+
+constexpr SkyloftSystem kSkyloftSystems[] = {
+    {"fifo", "fifo", "none", 0, false},
+    {"rr-timer", "rr", "timer", 100, false},
+    {"rr-hybrid", "rr", "hybrid", 50, true},
+    {"sq", "sq", "none", 0, false},
+};
+
+const SkyloftSystem* find_skyloft_system(const std::string& key) {
+  for (const auto& s : kSkyloftSystems) {
+    if (key == s.key) return &s;
+  }
+  return nullptr;
+}
 
 // Everything the generator thread and the tasks of one skyloft run touch. It lives on the heap so that a
 // run that hangs can be abandoned (leaked together with its runtime) while the demo goes on with the other
@@ -572,12 +639,15 @@ struct SkyloftRun {
   std::thread gen;
 };
 
-Summary run_skyloft(Context& ctx, const std::string& policy) {
-  std::string name = "skyloft " + policy;
+Summary run_skyloft(Context& ctx, const SkyloftSystem& sys) {
+  std::string name = std::string("skyloft ") + sys.key;
   skyloft::Config cfg = ctx.base;
-  cfg.policy = policy;
+  cfg.policy = sys.policy;
   cfg.cores = ctx.opts.cores;
   cfg.spin_us = ctx.opts.spin_us;
+  cfg.preempt = sys.preempt;  // explicit, so that SKYLOFT_PREEMPT cannot make fifo/sq preempt behind the note
+  if (sys.quantum_us != 0) cfg.quantum_us = sys.quantum_us;
+  const bool preempting = cfg.preempt != "none";
 
   std::unique_ptr<skyloft::Runtime> rt;
   try {
@@ -588,14 +658,22 @@ Summary run_skyloft(Context& ctx, const std::string& policy) {
   }
   std::string workers = std::to_string(rt->num_workers());
   if (rt->dispatcher_core() >= 0) workers += "+disp";
-  fmt::print("\n[{}] policy {}, {} worker(s) on cores {}{}\n", name, rt->policy_name(), rt->num_workers(),
+  std::string preempt_desc = "no preemption";
+  if (preempting) {
+    preempt_desc = fmt::format("preempt {}, quantum {} us", cfg.preempt, cfg.quantum_us);
+    if (cfg.preempt == "hybrid") preempt_desc += fmt::format(" (grace {} us)", cfg.hybrid_grace_us);
+    preempt_desc += sys.preempt_points ? ", preempt_point() every ~1 us of work" : ", no preempt points";
+  }
+  fmt::print("\n[{}] policy {}, {} worker(s) on cores {}{}; {}\n", name, rt->policy_name(), rt->num_workers(),
              skyloft::format_core_list(rt->worker_cores()),
              rt->dispatcher_core() >= 0 ? fmt::format(", dispatcher on core {}", rt->dispatcher_core())
-                                        : std::string());
+                                        : std::string(),
+             preempt_desc);
   std::fflush(stdout);
 
   auto run = std::make_unique<SkyloftRun>(ctx.plan, ctx.cal);
   SkyloftRun* r = run.get();
+  r->w.preempt_points = sys.preempt_points;
   const auto n = static_cast<u32>(r->w.recs.size());
 
   double cpu0 = cpu_seconds();
@@ -631,13 +709,20 @@ Summary run_skyloft(Context& ctx, const std::string& policy) {
   skyloft::ShutdownReport report = rt->shutdown();
   rt.reset();
 
+  // Preempting runs get three more columns: quantum expiries acted on, preemptions, deferred interrupts.
+  auto preempt_cols = [&](const skyloft::WorkerStats& s) {
+    return preempting ? fmt::format(" {:>9} {:>9} {:>9}", s.preempt_checks, s.preemptions, s.preempt_deferred)
+                      : std::string();
+  };
   fmt::print("  per-worker stats (Runtime::stats()):\n");
-  fmt::print("    {:>6} {:>4} {:>10} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9}\n", "worker", "core", "tasks_run",
-             "switches", "steals", "parks", "idle ms", "spawned", "exited");
+  fmt::print("    {:>6} {:>4} {:>10} {:>10} {:>8} {:>8} {:>9} {:>9} {:>9}{}\n", "worker", "core", "tasks_run",
+             "switches", "steals", "parks", "idle ms", "spawned", "exited",
+             preempting ? fmt::format(" {:>9} {:>9} {:>9}", "expiries", "preempts", "deferred") : std::string());
   skyloft::WorkerStats total;
   for (const auto& s : stats) {
-    fmt::print("    {:>6} {:>4} {:>10} {:>10} {:>8} {:>8} {:>9.1f} {:>9} {:>9}\n", s.worker, s.core, s.tasks_run,
-               s.switches, s.steals, s.parks, static_cast<double>(s.idle_ns) / 1e6, s.spawned, s.exited);
+    fmt::print("    {:>6} {:>4} {:>10} {:>10} {:>8} {:>8} {:>9.1f} {:>9} {:>9}{}\n", s.worker, s.core, s.tasks_run,
+               s.switches, s.steals, s.parks, static_cast<double>(s.idle_ns) / 1e6, s.spawned, s.exited,
+               preempt_cols(s));
     total.tasks_run += s.tasks_run;
     total.switches += s.switches;
     total.steals += s.steals;
@@ -645,11 +730,14 @@ Summary run_skyloft(Context& ctx, const std::string& policy) {
     total.idle_ns += s.idle_ns;
     total.spawned += s.spawned;
     total.exited += s.exited;
+    total.preempt_checks += s.preempt_checks;
+    total.preemptions += s.preemptions;
+    total.preempt_deferred += s.preempt_deferred;
   }
   if (stats.size() > 1) {
-    fmt::print("    {:>6} {:>4} {:>10} {:>10} {:>8} {:>8} {:>9.1f} {:>9} {:>9}\n", "all", "", total.tasks_run,
+    fmt::print("    {:>6} {:>4} {:>10} {:>10} {:>8} {:>8} {:>9.1f} {:>9} {:>9}{}\n", "all", "", total.tasks_run,
                total.switches, total.steals, total.parks, static_cast<double>(total.idle_ns) / 1e6,
-               total.spawned, total.exited);
+               total.spawned, total.exited, preempt_cols(total));
   }
   if (!report.clean()) fmt::print("  shutdown report: {}\n", report.describe());
   if (r->spawn_failures.load() > 0) {
@@ -792,22 +880,22 @@ std::string num(double v, int prec = 0) {
 }
 
 void print_table(const std::vector<Summary>& rows) {
-  fmt::print("\n{:<16} {:>7} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} | {:>6} {:>8}\n", "",
+  fmt::print("\n{:<17} {:>7} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} | {:>6} {:>8}\n", "",
              "", "", "", "short", "short", "short", "long", "long", "", "", "gen lag");
-  fmt::print("{:<16} {:>7} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} | {:>6} {:>8}\n", "system",
+  fmt::print("{:<17} {:>7} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} | {:>6} {:>8}\n", "system",
              "workers", "requests", "req/s", "p50", "p99", "p99.9", "p50", "p99", "max", "cpu s", "max");
-  fmt::print("{:-<16} {:->7} {:->8} {:->9}-+-{:->8} {:->8} {:->8}-+-{:->8} {:->8}-+-{:->8}-+-{:->6} {:->8}\n", "",
+  fmt::print("{:-<17} {:->7} {:->8} {:->9}-+-{:->8} {:->8} {:->8}-+-{:->8} {:->8}-+-{:->8}-+-{:->6} {:->8}\n", "",
              "", "", "", "", "", "", "", "", "", "", "");
   for (const auto& r : rows) {
     if (std::isnan(r.throughput)) {  // no numbers: skipped or hung
-      fmt::print("{:<16} {}\n", r.system, r.status);
+      fmt::print("{:<17} {}\n", r.system, r.status);
       continue;
     }
-    fmt::print("{:<16} {:>7} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} | {:>6} {:>8}\n", r.system,
+    fmt::print("{:<17} {:>7} {:>8} {:>9} | {:>8} {:>8} {:>8} | {:>8} {:>8} | {:>8} | {:>6} {:>8}\n", r.system,
                r.workers, r.completed, num(r.throughput), num(r.short_p50), num(r.short_p99),
                num(r.short_p999), num(r.long_p50), num(r.long_p99), num(r.max_us), num(r.cpu_s, 2),
                num(r.gen_lag_max_us));
-    if (r.status != "ok") fmt::print("{:<16} ^ {}\n", "", r.status);
+    if (r.status != "ok") fmt::print("{:<17} ^ {}\n", "", r.status);
   }
   fmt::print("(microseconds; latency = completion - creation by the generator; gen lag = how late the "
              "generator created requests vs its schedule)\n");
@@ -919,11 +1007,12 @@ int main(int argc, char** argv) {
   for (int pass = 0; pass < 2; ++pass) {
     for (std::size_t k = 0; k < o.systems.size(); ++k) {
       const std::string& sys = o.systems[k];
-      bool is_skyloft = sys == "fifo" || sys == "sq";
+      const SkyloftSystem* sky = find_skyloft_system(sys);
+      bool is_skyloft = sky != nullptr;
       if (is_skyloft != (pass == 1)) continue;
       std::string name = is_skyloft ? "skyloft " + sys : sys == "threads" ? "threads (1/req)" : "thread pool";
       try {
-        if (is_skyloft) results[k] = run_skyloft(ctx, sys);
+        if (is_skyloft) results[k] = run_skyloft(ctx, *sky);
         else if (sys == "threads") results[k] = run_thread_per_request(ctx);
         else results[k] = run_pool(ctx);
       } catch (const std::exception& e) {
@@ -938,9 +1027,15 @@ int main(int argc, char** argv) {
   rows = results;
 
   print_table(rows);
-  fmt::print("note: skyloft has no preemption yet (run-to-completion): a ~{} us request delays every short "
-             "one queued behind it on its worker (so does the pool's; only thread-per-request is time-sliced).\n",
-             o.long_us);
+  fmt::print("note: skyloft fifo and sq run each request to completion (no preemption), as the pool does: a "
+             "~{} us request delays every short one queued behind it on its worker.\n"
+             "note: skyloft rr-timer and rr-hybrid preempt (rr: a preempted task goes to the tail of its "
+             "worker's queue). rr-timer: a per-worker POSIX timer interrupts a task that ran its 100 us quantum "
+             "while another waits, anywhere in its code (no preempt points). rr-hybrid: on a 50 us quantum the "
+             "ticker thread raises a flag that the request loop honours at skyloft::preempt_point(), called "
+             "every ~1 us of work (a signal only if a task misses the {} us grace). threads (1/req) is "
+             "time-sliced by the kernel.\n",
+             o.long_us, ctx.base.hybrid_grace_us);
   for (const auto& r : rows) {
     if (!(r.gen_lag_max_us > 10 * o.period_us)) continue;
     fmt::print("note: on {} the generator fell up to {:.0f} ms behind its schedule (submitting requests "
