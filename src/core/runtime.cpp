@@ -49,6 +49,9 @@ RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatch
     workers.push_back(std::make_unique<Worker>(*this, policy.get(), static_cast<int>(i), worker_cores[i]));
     workers.back()->preempt_hooks = hooks;
     workers.back()->track_run_start = preempt->tracks_run_start();
+    // A run younger than ~a quantum ignores requests: they were meant for the run before (a periodic
+    // timer's phase, a signal pending across the switch whose interrupt alone costs ~18 us on a VM).
+    workers.back()->min_run_ns = std::uint64_t{config.quantum_us} * 1000 * 7 / 8;
   }
 }
 

@@ -58,6 +58,7 @@ struct alignas(64) Worker {
   // ---- preemption (the per-task disable count lives in Task::preempt_off) ----
   bool preempt_hooks = false;     // a mechanism other than "none" runs (read-only after start)
   bool track_run_start = false;   // the mechanism's scan() needs run_start_ns (read-only after start)
+  std::uint64_t min_run_ns = 0;   // a run younger than this ignores a request (it was meant for the previous one)
   void* timer = nullptr;          // the per-worker POSIX timer (timer mechanism); 0 is a valid id
   bool has_timer = false;         // protected by timer_lock
   SpinLock timer_lock;            // serialises arming and disarming it

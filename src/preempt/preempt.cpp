@@ -33,6 +33,7 @@
 #include "core/scheduler.hpp"
 #include "preempt/mechanism.hpp"
 #include "skyloft/preempt.hpp"
+#include "skyloft/time.hpp"
 
 extern "C" void sky_preempt_trampoline();
 
@@ -104,6 +105,10 @@ void on_preempt_signal(int, siginfo_t*, void* context) {
   int saved_errno = errno;
   Worker* w = this_worker();
   Task* t = sky_tl_current;
+  if (t != nullptr && w != nullptr && w->track_run_start &&
+      now_ns() - w->run_start_ns.load(std::memory_order_relaxed) < w->min_run_ns) {
+    t = nullptr;  // a tick for the previous run, delivered after the switch: not this run's quantum
+  }
   if (t != nullptr && w != nullptr) {
     w->preempt_flag.store(1, std::memory_order_relaxed);
     auto* uc = static_cast<ucontext_t*>(context);
@@ -164,6 +169,9 @@ void preempt_now(Worker* w) noexcept {
   w->preempt_flag.store(0, std::memory_order_relaxed);
   Task* cur = w->current;
   if (cur == nullptr) return;
+  // A request that raced with a dispatch (a periodic timer's phase, a ticker that read the previous run)
+  // must not cost the new run its quantum before it has even reached its own code.
+  if (w->track_run_start && now_ns() - w->run_start_ns.load(std::memory_order_relaxed) < w->min_run_ns) return;
   w->preempt_checks.add();
   if (!w->policy->tick(w->index, cur)) return;
   w->preemptions.add();
