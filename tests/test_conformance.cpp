@@ -947,6 +947,19 @@ void expect_timed(double elapsed_ms, std::chrono::milliseconds timeout, const ch
   EXPECT_LT(elapsed_ms, static_cast<double>((timeout + slack()).count())) << what << " returned far too late";
 }
 
+// Runs `timed_wait` (which must wait kTimeout and return true when it timed out) in a task, then on this
+// plain thread (the kernel-thread path), checking the result and the elapsed time each time.
+template <class TimedWait>
+void expect_timeout_in_task_and_thread(Runtime& rt, const char* what, TimedWait timed_wait) {
+  auto check = [&] {
+    const auto t0 = Clock::now();
+    EXPECT_TRUE(timed_wait()) << what << " did not report a timeout";
+    expect_timed(ms_since(t0), kTimeout, what);
+  };
+  rt.block_on(check);
+  check();
+}
+
 TEST_P(Conformance, CondVarWaitForTimesOut) {
   Runtime rt(config());
   Mutex mu;
@@ -982,13 +995,7 @@ TEST_P(Conformance, CondVarWaitForTimesOut) {
 TEST_P(Conformance, SemaphoreTryAcquireForTimesOut) {
   Runtime rt(config());
   Semaphore sem(0);
-  auto check = [&] {
-    const auto t0 = Clock::now();
-    EXPECT_FALSE(sem.try_acquire_for(kTimeout));
-    expect_timed(ms_since(t0), kTimeout, "Semaphore::try_acquire_for");
-  };
-  rt.block_on(check);
-  check();
+  expect_timeout_in_task_and_thread(rt, "Semaphore::try_acquire_for", [&] { return !sem.try_acquire_for(kTimeout); });
   rt.block_on([&] {
     JoinHandle r = skyloft::spawn([&] {
       this_task::sleep_for(5ms);
@@ -1013,13 +1020,7 @@ TEST_P(Conformance, MutexTryLockForTimesOutWhileHeld) {
     mu.unlock();
   });
   locked.acquire();
-  auto check = [&] {
-    const auto t0 = Clock::now();
-    EXPECT_FALSE(mu.try_lock_for(kTimeout));
-    expect_timed(ms_since(t0), kTimeout, "Mutex::try_lock_for");
-  };
-  rt.block_on(check);
-  check();
+  expect_timeout_in_task_and_thread(rt, "Mutex::try_lock_for", [&] { return !mu.try_lock_for(kTimeout); });
   release.release();
   rt.block_on([&] {
     EXPECT_TRUE(mu.try_lock_for(slack()));
@@ -1031,13 +1032,7 @@ TEST_P(Conformance, MutexTryLockForTimesOutWhileHeld) {
 TEST_P(Conformance, WaitGroupWaitForTimesOut) {
   Runtime rt(config());
   WaitGroup wg(1);
-  auto check = [&] {
-    const auto t0 = Clock::now();
-    EXPECT_FALSE(wg.wait_for(kTimeout));
-    expect_timed(ms_since(t0), kTimeout, "WaitGroup::wait_for");
-  };
-  rt.block_on(check);
-  check();
+  expect_timeout_in_task_and_thread(rt, "WaitGroup::wait_for", [&] { return !wg.wait_for(kTimeout); });
   skyloft::spawn([&] {
     this_task::sleep_for(5ms);
     wg.done();
@@ -1049,15 +1044,13 @@ TEST_P(Conformance, WaitGroupWaitForTimesOut) {
 TEST_P(Conformance, WaitAddressDeadlineTimesOut) {
   Runtime rt(config());
   std::atomic<std::uint32_t> word{0};
-  auto check = [&] {
-    const auto t0 = Clock::now();
-    EXPECT_EQ(skyloft::wait_address(word, 0, skyloft::deadline_after(kTimeout)), WaitResult::timed_out);
-    expect_timed(ms_since(t0), kTimeout, "wait_address(deadline)");
-    // A deadline already in the past: returns timed_out without sleeping.
-    EXPECT_EQ(skyloft::wait_address(word, 0, Clock::now() - 1s), WaitResult::timed_out);
-  };
-  rt.block_on(check);
-  check();
+  expect_timeout_in_task_and_thread(rt, "wait_address(deadline)", [&] {
+    return skyloft::wait_address(word, 0, skyloft::deadline_after(kTimeout)) == WaitResult::timed_out;
+  });
+  // A deadline already in the past: returns timed_out without sleeping.
+  auto past = [&] { EXPECT_EQ(skyloft::wait_address(word, 0, Clock::now() - 1s), WaitResult::timed_out); };
+  rt.block_on(past);
+  past();
 }
 
 TEST_P(Conformance, SleepForSleepsAtLeastTheDuration) {

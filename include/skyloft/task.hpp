@@ -41,8 +41,6 @@ void task_launch(Task* task, TaskBody body) noexcept;
 
 void task_join(Task* task, std::uint64_t runtime_epoch);
 void task_detach(Task* task, std::uint64_t runtime_epoch) noexcept;
-TaskId task_id(const Task* task) noexcept;
-std::uint64_t runtime_epoch() noexcept;
 
 // Thrown by this_task::exit() to unwind the task's stack; caught by the task's entry. Code that catches
 // everything (catch (...)) inside a task must rethrow it, as with any forced unwind.

@@ -459,13 +459,6 @@ void task_detach(Task* task, std::uint64_t epoch) noexcept {
   }
 }
 
-TaskId task_id(const Task* task) noexcept { return task->sched.id; }
-
-std::uint64_t runtime_epoch() noexcept {
-  RuntimeCore* rt = current_runtime();
-  return rt ? rt->epoch : 0;
-}
-
 }  // namespace detail
 
 JoinHandle spawn_prepared(Task* task, detail::TaskBody body) noexcept {

@@ -24,8 +24,6 @@ class TimerMechanism final : public PreemptMechanism {
  public:
   explicit TimerMechanism(std::uint32_t quantum_us) : quantum_ns_(std::uint64_t{quantum_us} * 1000) {}
 
-  void start(RuntimeCore& rt) override { rt_ = &rt; }
-
   void worker_started(Worker& w) override {
     sigevent sev;
     std::memset(&sev, 0, sizeof sev);
@@ -89,7 +87,6 @@ class TimerMechanism final : public PreemptMechanism {
   }
 
   const std::uint64_t quantum_ns_;
-  RuntimeCore* rt_ = nullptr;
 };
 
 }  // namespace
