@@ -42,10 +42,20 @@ struct Config {
   std::uint32_t quantum_us = 100;
   // hybrid: how long after raising the flag the task gets to reach a preempt point before it is signalled.
   std::uint32_t hybrid_grace_us = 20;
+  // Blocked-thread hand-off: a kernel thread blocked in the kernel (inside a BlockingSection, or found
+  // asleep by the monitor) for longer than this while other tasks wait for its core loses the core to a
+  // spare thread. 0 turns the hand-off off. Range 0 .. 1000000.
+  std::uint32_t handoff_us = 100;
+  // Stall watchdog: report (stderr, with the policy's dump()) a worker whose runnable tasks have waited
+  // this long without any scheduling decision. 0: off (run-to-completion policies stall by design).
+  std::uint32_t stall_ms = 0;
+  // The signal preemption and the hand-off use (SIGURG by default, as Go does). Signals of this number
+  // that the runtime did not send go to the program's own handler.
+  int preempt_signal = 23;  // SIGURG
 
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
-  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US and SKYLOFT_HYBRID_GRACE_US over the defaults above. A variable that
-  // is set but malformed throws ConfigError.
+  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS and
+  // SKYLOFT_PREEMPT_SIGNAL over the defaults above. A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

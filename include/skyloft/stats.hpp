@@ -18,6 +18,8 @@ struct WorkerStats {
   std::uint64_t preempt_checks = 0;    // quantum expiries acted on (the policy's tick was asked)
   std::uint64_t preemptions = 0;       // tasks preempted (the tick said yes)
   std::uint64_t preempt_deferred = 0;  // interrupts that found the task unpreemptible (retried later)
+  std::uint64_t handoffs = 0;          // times this worker's core moved to a spare kernel thread because its
+                                       // thread blocked in the kernel (BlockingSection or found asleep)
 };
 
 }  // namespace skyloft

@@ -119,6 +119,15 @@ Config Config::from_env() {
   if (const char* v = std::getenv("SKYLOFT_HYBRID_GRACE_US")) {
     c.hybrid_grace_us = parse_env_number<std::uint32_t>("SKYLOFT_HYBRID_GRACE_US", v, 1'000'000);
   }
+  if (const char* v = std::getenv("SKYLOFT_HANDOFF_US")) {
+    c.handoff_us = parse_env_number<std::uint32_t>("SKYLOFT_HANDOFF_US", v, 1'000'000);
+  }
+  if (const char* v = std::getenv("SKYLOFT_STALL_MS")) {
+    c.stall_ms = parse_env_number<std::uint32_t>("SKYLOFT_STALL_MS", v, 3'600'000);
+  }
+  if (const char* v = std::getenv("SKYLOFT_PREEMPT_SIGNAL")) {
+    c.preempt_signal = parse_env_number<int>("SKYLOFT_PREEMPT_SIGNAL", v, 64);
+  }
   if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
     c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);
   }

@@ -6,13 +6,6 @@ namespace skyloft {
 // Prints "skyloft: <message>" to stderr with write(2) and aborts. Safe in signal handlers for plain text.
 [[noreturn]] void sky_fatal(const char* fmt, ...) noexcept __attribute__((format(printf, 1, 2)));
 
-// Installs the SIGSEGV/SIGBUS handler that turns a fault in a task's guard page into a clear
-// "stack overflow in task N" message. Idempotent. Each worker calls install_fault_stack() for its
-// alternate signal stack (the faulting task's stack is unusable).
-void install_fault_handler();
-void install_fault_stack();
-void remove_fault_stack();
-
 }  // namespace skyloft
 
 #define SKY_ASSERT(cond)                                                               \
@@ -20,3 +13,13 @@ void remove_fault_stack();
     if (__builtin_expect(!(cond), 0))                                                  \
       ::skyloft::sky_fatal("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
   } while (0)
+
+// Checks a precondition of the runtime's internal contracts (the policy contract among them) in debug
+// builds; compiled out with NDEBUG.
+#ifdef NDEBUG
+#define SKY_DEBUG_ASSERT(cond) \
+  do {                         \
+  } while (0)
+#else
+#define SKY_DEBUG_ASSERT(cond) SKY_ASSERT(cond)
+#endif

@@ -1,12 +1,10 @@
-// park.cpp - futex parking; the protocol is in park.hpp.
+// park.cpp - the private-futex park backend and ParkWord; the protocols are in park.hpp.
 #include "core/park.hpp"
 
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "skyloft/time.hpp"
 
 namespace skyloft {
 
@@ -31,13 +29,27 @@ void futex_wake_word(const std::atomic<std::uint32_t>& word, int count) noexcept
           nullptr, 0);
 }
 
+void PrivateFutexBackend::wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                               std::uint64_t deadline_ns) noexcept {
+  futex_wait_word(word, expected, deadline_ns);
+}
+
+void PrivateFutexBackend::wake(const std::atomic<std::uint32_t>& word) noexcept { futex_wake_word(word, 1); }
+
+PrivateFutexBackend& PrivateFutexBackend::instance() noexcept {
+  static PrivateFutexBackend backend;  // stateless; constant-initialised
+  return backend;
+}
+
 void ParkWord::prepare() noexcept {
   word_.store(kParked, std::memory_order_seq_cst);
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void ParkWord::wait(std::uint64_t deadline_ns) noexcept {
-  if (word_.load(std::memory_order_acquire) == kParked) futex_wait_word(word_, kParked, deadline_ns);
+  if (word_.load(std::memory_order_acquire) == kParked) {
+    backend_.load(std::memory_order_acquire)->wait(word_, kParked, deadline_ns);
+  }
   word_.store(kRunning, std::memory_order_relaxed);
 }
 
@@ -45,7 +57,7 @@ bool ParkWord::unpark() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   if (word_.load(std::memory_order_relaxed) != kParked) return false;
   if (word_.exchange(kNotified, std::memory_order_acq_rel) != kParked) return false;
-  futex_wake_word(word_, 1);
+  backend_.load(std::memory_order_acquire)->wake(word_);
   return true;
 }
 

@@ -1,20 +1,50 @@
-// park.hpp - parking a kernel thread (an idle worker, the dispatcher, or a plain thread that waits on a
-// skyloft primitive) on a futex word, and waking it.
+// park.hpp - parking a kernel thread, and the one idle protocol every runtime thread follows.
 //
-// The protocol between a parker P and a waker W (Dekker-style; both sides need a full fence):
+// ParkWord is one thread's parking word. How the thread actually sleeps is a ParkBackend: a private futex
+// today (PrivateFutexBackend); a shared futex word (processes sharing cores) and a ring wait (a thread with
+// I/O in flight sleeps in io_uring so a completion wakes it) plug in behind the same two calls.
+//
+// The parking protocol between a parker P and a waker W (Dekker-style; both sides need a full fence):
 //   P1. P stores kParked to its word (seq_cst).
 //   P2. P re-checks for work; if there is some, it stores kRunning and does not sleep.
-//   P3. P sleeps in FUTEX_WAIT while the word is still kParked.
+//   P3. P sleeps in the backend while the word is still kParked.
 //   W1. W publishes work (enqueue), then issues a seq_cst fence.
-//   W2. W reads the word; if kParked, it exchanges in kNotified and, if it won, calls FUTEX_WAKE.
+//   W2. W reads the word; if kParked, it exchanges in kNotified and, if it won, wakes the backend.
 // Either P2 sees W1's work, or W2 sees P1's kParked: the wake-up cannot be lost. A stale kNotified only
-// makes the next FUTEX_WAIT return at once.
+// makes the next sleep return at once.
+//
+// The idle protocol (spin_then_park), used by the processor loop, the dispatcher, the preemption ticker and
+// spare threads, so that it is written once:
+//   I1. Spin: call find() until it finds work, stop() is true, or spin_more() says enough.
+//   I2. Park: P1, then find()/stop() again (P2), then sleep until a wake-up or deadline() (P3).
+//   I3. After waking, back to I1 with a fresh spin budget.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 
+#include "core/spinlock.hpp"
+#include "skyloft/time.hpp"
+
 namespace skyloft {
+
+class ParkBackend {
+ public:
+  virtual ~ParkBackend() = default;
+  // Sleeps while `word` holds `expected`, until wake() or the absolute now_ns() deadline (UINT64_MAX: none).
+  // May return spuriously.
+  virtual void wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::uint64_t deadline_ns) noexcept = 0;
+  // Wakes a thread sleeping in wait() on `word`.
+  virtual void wake(const std::atomic<std::uint32_t>& word) noexcept = 0;
+};
+
+// FUTEX_WAIT_PRIVATE / FUTEX_WAKE_PRIVATE: threads of one process.
+class PrivateFutexBackend final : public ParkBackend {
+ public:
+  void wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::uint64_t deadline_ns) noexcept override;
+  void wake(const std::atomic<std::uint32_t>& word) noexcept override;
+  static PrivateFutexBackend& instance() noexcept;
+};
 
 class ParkWord {
  public:
@@ -29,12 +59,57 @@ class ParkWord {
   // W2: wakes the parker if it is parked; returns true if this call woke it.
   bool unpark() noexcept;
   bool parked() const noexcept { return word_.load(std::memory_order_relaxed) == kParked; }
+  // Chooses how this word's owner sleeps (before it parks for the first time, or by its owner).
+  void set_backend(ParkBackend* b) noexcept { backend_.store(b, std::memory_order_release); }
 
  private:
-  std::atomic<std::uint32_t> word_{kRunning};
+  std::atomic<std::uint32_t> word_{kRunning};          // P writes kParked/kRunning; W exchanges kNotified
+  std::atomic<ParkBackend*> backend_{&PrivateFutexBackend::instance()};
 };
 
-// Raw futex helpers (private futexes).
+// The client side of the idle protocol. Each hook runs on the idle thread.
+//   bool find()              look for work (I1, P2); true: found, the protocol returns true
+//   bool stop()              the thread must leave (shutdown); the protocol returns false
+//   bool spin_more(uint64_t) whether to keep spinning after that many ns of this spin phase
+//   uint64_t deadline()      the latest wake-up while parked (UINT64_MAX: none)
+//   void spinning(bool)      I1 begins (true) / ends (false): e.g. count searching threads
+//   void park_begin()        before P1: e.g. count parked threads (wakers read the count after W1)
+//   void sleeping(uint64_t)  P3 is about to sleep until the deadline
+//   void park_end()          after P3, or after P2 found work
+template <class Client>
+bool spin_then_park(ParkWord& word, Client& c) {
+  for (;;) {
+    c.spinning(true);
+    const std::uint64_t spin_start = now_ns();
+    for (;;) {  // I1
+      if (c.find()) {
+        c.spinning(false);
+        return true;
+      }
+      if (c.stop()) {
+        c.spinning(false);
+        return false;
+      }
+      if (!c.spin_more(now_ns() - spin_start)) break;
+      for (int i = 0; i < 16; ++i) cpu_relax();
+    }
+    c.spinning(false);
+    c.park_begin();
+    word.prepare();  // I2 = P1
+    const bool found = c.find();  // P2
+    if (found || c.stop()) {
+      word.cancel();
+      c.park_end();
+      return found;
+    }
+    const std::uint64_t deadline = c.deadline();
+    c.sleeping(deadline);
+    word.wait(deadline);  // P3
+    c.park_end();
+  }
+}
+
+// Raw futex helpers (private futexes) for words that are not ParkWords.
 void futex_wait_word(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::uint64_t deadline_ns) noexcept;
 void futex_wake_word(const std::atomic<std::uint32_t>& word, int count) noexcept;
 

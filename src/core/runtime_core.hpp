@@ -1,25 +1,27 @@
-// runtime_core.hpp (internal) - the state of the running runtime that workers, tasks and policies share.
+// runtime_core.hpp (internal) - the state of the running runtime that threads, tasks and policies share.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
-#include <optional>
-#include <thread>
 #include <vector>
 
 #include "core/park.hpp"
+#include "core/os_thread.hpp"
+#include "core/preempt_hooks.hpp"
+#include "core/processor.hpp"
+#include "core/spinlock.hpp"
 #include "core/stack_pool.hpp"
-#include "core/worker.hpp"
-#include "preempt/mechanism.hpp"
 #include "skyloft/config.hpp"
 #include "skyloft/policy.hpp"
 #include "skyloft/runtime.hpp"
 
 namespace skyloft {
 
-// Task ids are handed out to workers in blocks so spawning does not contend on one counter.
+struct KThread;
+class Sysmon;
+
+// Task ids are handed out to processors in blocks so spawning does not contend on one counter.
 inline constexpr std::uint64_t kTaskIdBlock = 1024;
 
 struct RuntimeCore final : PolicyHost {
@@ -28,33 +30,35 @@ struct RuntimeCore final : PolicyHost {
   ~RuntimeCore() override;
 
   // PolicyHost
-  int num_workers() const noexcept override { return static_cast<int>(workers.size()); }
-  int core_of(int worker) const noexcept override { return workers[static_cast<std::size_t>(worker)]->core; }
+  int num_workers() const noexcept override { return static_cast<int>(procs.size()); }
+  int core_of(int worker) const noexcept override { return procs[static_cast<std::size_t>(worker)]->core; }
   void kick(int worker) noexcept override;
   void notify_work_available() noexcept override;
   bool is_idle(int worker) const noexcept override {
-    return workers[static_cast<std::size_t>(worker)]->idle.load(std::memory_order_relaxed);
+    return procs[static_cast<std::size_t>(worker)]->idle.load(std::memory_order_relaxed);
   }
   void kick_dispatcher() noexcept override;
   void task_waiting(int worker) noexcept override;
 
-  void start();
-  ShutdownReport stop();
+  // A task on `p` armed a timer due at `deadline` (see PreemptMechanism::timer_armed): makes sure someone
+  // fires it near its deadline even if p keeps running another task.
+  void timer_armed(Processor* p, std::uint64_t deadline) noexcept;
+
   // Worker index for a core hint; -1 when `core` is -1. Throws ConfigError for an unmanaged core.
-  int worker_for_core(int core) const {
-    return core < 0 ? -1 : worker_for_core_slow(core);
-  }
+  int worker_for_core(int core) const { return core < 0 ? -1 : worker_for_core_slow(core); }
   int worker_for_core_slow(int core) const;
-  // A fresh task id; `w` is the calling worker or nullptr.
-  std::uint64_t allocate_task_id(Worker* w) noexcept {
-    if (w == nullptr) return next_task_id.fetch_add(1, std::memory_order_relaxed);
-    if (w->next_id == w->end_id) {
-      w->next_id = next_task_id.fetch_add(kTaskIdBlock, std::memory_order_relaxed);
-      w->end_id = w->next_id + kTaskIdBlock;
+  // A fresh task id; `p` is the calling processor or nullptr.
+  std::uint64_t allocate_task_id(Processor* p) noexcept {
+    if (p == nullptr || p->index < 0) return next_task_id.fetch_add(1, std::memory_order_relaxed);
+    if (p->next_id == p->end_id) {
+      p->next_id = next_task_id.fetch_add(kTaskIdBlock, std::memory_order_relaxed);
+      p->end_id = p->next_id + kTaskIdBlock;
     }
-    return w->next_id++;
+    return p->next_id++;
   }
   std::uint64_t live_tasks() const noexcept;
+  // Creates a kernel thread that will drive `p` (nullptr: a spare). Start and the hand-off monitor only.
+  KThread* new_kthread(Processor* p);
 
   // ---- read-only after construction ----
   const Config config;
@@ -62,8 +66,15 @@ struct RuntimeCore final : PolicyHost {
   const int dispatcher_core;  // -1: no dispatcher
   std::unique_ptr<Policy> policy;
   std::unique_ptr<PreemptMechanism> preempt;
-  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::unique_ptr<Processor>> procs;
   StackPool stacks;
+
+  // ---- kernel threads: created by start and by the hand-off monitor (kthreads_lock) ----
+  SpinLock kthreads_lock;
+  std::vector<std::unique_ptr<KThread>> kthreads;  // every thread ever created; joined at shutdown
+  SpinLock spares_lock;
+  KThread* spares = nullptr;                        // parked spare threads (KThread::next_spare)
+  std::unique_ptr<Sysmon> sysmon;                   // the monitor thread (hand-off, stall watchdog)
 
   // ---- shared counters and flags ----
   alignas(64) std::atomic<std::uint64_t> next_task_id{1};
@@ -75,21 +86,17 @@ struct RuntimeCore final : PolicyHost {
   std::atomic<unsigned> wake_cursor{0};
 
   // ---- the dispatcher of centralized policies ----
-  std::thread dispatcher;
+  OsThread dispatcher;
   alignas(64) ParkWord dispatcher_park;
   std::atomic<bool> dispatcher_parked_forever{false};
 
   Runtime* owner = nullptr;
-  std::once_flag stop_once;
+  std::atomic<bool> stopped{false};
   ShutdownReport report;
-
- private:
-  void dispatcher_loop();
 };
 
 // The running runtime (nullptr when none).
 extern std::atomic<RuntimeCore*> g_runtime;
 inline RuntimeCore* current_runtime() noexcept { return g_runtime.load(std::memory_order_acquire); }
-
 
 }  // namespace skyloft

@@ -1,40 +1,62 @@
-// scheduler.hpp (internal) - switching between tasks, parking and unparking them.
+// scheduler.hpp (internal) - the switch path: the poll point, picking, dispatching, parking and unparking
+// tasks, runtime sections.
 #pragma once
 
+#include "core/processor.hpp"
 #include "core/runtime_core.hpp"
 #include "core/spinlock.hpp"
 #include "core/task.hpp"
 #include "skyloft/time.hpp"
-#include "core/worker.hpp"
 
 namespace skyloft {
 
-
-// Picks the next task for `w`: fires due timers, then asks the policy. Owner only.
-inline Task* worker_pick(Worker* w);
-// Makes `next` the running task of `w` (waits for it to finish switching out elsewhere). Owner only.
-inline void worker_dispatch(Worker* w, Task* next) noexcept;
-// Runs after every switch, in the resumed context: `transfer` is the switching worker (the thread we now run
-// on); releases the task it switched away from (Worker::switch_prev) and restores the resumed task's errno.
+// The poll point: every scheduling decision of a processor passes here, on the task-to-task path (yield,
+// block, exit, preemption) as well as in the idle loop. It fires due timers, reaps I/O completions and
+// checks core revocation; with nothing pending it costs one load and a branch (Processor::poll_bits).
+// Driving thread only.
+inline void sched_poll(Processor* p) noexcept;
+void sched_poll_slow(Processor* p, std::uint32_t bits) noexcept;
+// The poll point, then the policy's pick_next. Driving thread only.
+inline Task* proc_pick(Processor* p);
+// Makes `next` the running task of `p`. Driving thread only. Returns false when `next` is still switching
+// out on another thread (see scheduler.cpp: the caller then goes through its loop context).
+inline bool proc_dispatch(Processor* p, Task* next) noexcept;
+// Runs after every switch, in the resumed context: `transfer` is the switching processor (the one whose
+// thread we now run on); releases the task it switched away from (Processor::switch_prev) and restores the
+// resumed task's errno.
 void finish_switch(void* transfer) noexcept;
 
 // Parks the current task until task_unpark() (a pending unpark makes it return at once). Must be called
-// from a task. Returns after being woken; wake-ups may be spurious, so callers loop on their condition.
+// from a task inside a runtime section. Returns after being woken; wake-ups may be spurious, so callers
+// loop on their condition.
 void task_park(WaitReason reason) noexcept;
 // Makes a parked task runnable (or leaves a permit if it has not parked yet). Any thread.
 void task_unpark(Task* task) noexcept;
 
-// Frees an exited task's stack once it has fully switched out. `worker`: the caller's worker or nullptr.
-void task_free(Task* task, Worker* worker) noexcept;
+// Frees an exited task's stack once it has fully switched out. `p`: the caller's processor or nullptr.
+void task_free(Task* task, Processor* p) noexcept;
 
-// Puts the running task `cur` back through policy->yield() and switches to the next one. Preemption must
-// be disabled (a runtime section). Returns when `cur` runs again, possibly on another worker.
-void task_yield_locked(Worker* w, Task* cur) noexcept;
-// Acts on an expired quantum of w's running task (asks the policy's tick, maybe yields). Runtime section.
-void preempt_now(Worker* w) noexcept;
-// The mechanism hooks of the switch path (only called when Worker::preempt_hooks is set).
-void preempt_on_dispatch(Worker* w) noexcept;
-void preempt_on_idle(Worker* w) noexcept;
+// Puts the running task `cur` back through policy->yield() and switches to the next one. Runtime section.
+// Returns the processor `cur` runs on when it resumes.
+Processor* task_yield_locked(Processor* p, Task* cur) noexcept;
+// Ends the current task without unwinding its stack (pthread_exit from C frames; the unwinding exit is
+// this_task::exit()). Runtime section not required.
+[[noreturn]] void task_exit_now() noexcept;
+
+// Acts on a preemption request on `p`'s running task (the poll point, then the policy's tick, maybe a
+// yield). Runtime section (core/preemption.cpp).
+void preempt_now(Processor* p) noexcept;
+// The mechanism hooks of the switch path (only called when Processor::preempt_hooks is set).
+void preempt_on_dispatch(Processor* p) noexcept;
+void preempt_on_idle(Processor* p) noexcept;
+// `p` is a thread's stand-in (its processor was handed to a spare): gives the current task back to the
+// scheduler and returns the processor it resumes on (handoff.cpp). Runtime section.
+Processor* reacquire_processor(Processor* standin, Task* cur) noexcept;
+
+namespace detail {
+// Points this thread's preemption word at a word that is never raised (a thread that drives no processor).
+void reset_preempt_word() noexcept;
+}  // namespace detail
 
 // The task running on this thread (one TLS load, so a signal cannot split it), or nullptr.
 extern "C" __thread Task* sky_tl_current __attribute__((tls_model("initial-exec")));
@@ -45,9 +67,9 @@ inline Task* current_task() noexcept {
 }
 
 // A region of runtime code in a task: preemption is off inside (the task may hold runtime spinlocks or
-// owner-only worker state), and a preemption requested meanwhile is honoured when the outermost region
+// owner-only processor state), and a preemption requested meanwhile is honoured when the outermost region
 // ends. The depth belongs to the task (Task::preempt_off) and may span switches. No-op on plain threads
-// and in worker loops.
+// and in thread loops.
 class RuntimeSection {
  public:
   RuntimeSection() noexcept : task_(current_task()) {
@@ -69,37 +91,49 @@ class RuntimeSection {
   Task* task_;
 };
 
+// The processor a task in a runtime section runs on. With the depth held the task cannot be preempted, so
+// the value stays valid until the task switches. A thread that lost its processor (hand-off) sees its
+// stand-in, whose index is -1: the task is handed back to the scheduler first.
+inline Processor* proc_in_section(Task* t) noexcept {
+  Processor* p = this_proc();
+  if (__builtin_expect(p->index < 0, 0)) p = reacquire_processor(p, t);
+  return p;
+}
+
 // ---- inline definitions (the switch path) ----
 
-inline Task* worker_pick(Worker* w) {
-  if (w->timers.earliest() != UINT64_MAX) {
-    std::uint64_t now = now_ns();
-    if (w->timers.earliest() <= now) w->timers.run_due(now);
-  }
-  return w->policy->pick_next(w->index);
+inline void sched_poll(Processor* p) noexcept {
+  std::uint32_t bits = p->poll_bits.load(std::memory_order_relaxed);
+  if (__builtin_expect(bits != 0, 0)) sched_poll_slow(p, bits);
+}
+
+inline Task* proc_pick(Processor* p) {
+  sched_poll(p);
+  return p->policy->pick_next(p->index);
 }
 
 inline void RuntimeSection::leave(Task* t) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   std::uint32_t depth = t->preempt_off.load(std::memory_order_relaxed);
-  if (depth == 1) {  // outermost: with the count still held the task cannot move, so this_worker() is ours
-    Worker* w = this_worker();
-    if (w->preempt_flag.load(std::memory_order_relaxed) != 0) preempt_now(w);
+  if (depth == 1) {  // outermost: with the count still held the task cannot move, so this_proc() is ours
+    Processor* p = this_proc();
+    if (p->preempt_flag.load(std::memory_order_relaxed) != 0) preempt_now(p);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t->preempt_off.store(depth - 1, std::memory_order_relaxed);
 }
 
-inline void worker_dispatch(Worker* w, Task* next) noexcept {
-  // The task may have been woken and picked before its previous worker finished saving its registers.
-  while (next->on_cpu.load(std::memory_order_acquire)) cpu_relax();
+inline bool proc_dispatch(Processor* p, Task* next) noexcept {
+  // The task may have been woken and picked before its previous thread finished saving its registers.
+  if (__builtin_expect(next->on_cpu.load(std::memory_order_acquire), 0)) return false;
   next->on_cpu.store(true, std::memory_order_relaxed);
   next->state.store(TaskState::running, std::memory_order_relaxed);
-  next->sched.last_worker = w->index;
-  w->current = next;
+  next->sched.last_worker = p->index;
+  p->current = next;
   sky_tl_current = next;
-  w->tasks_run.add();
-  if (w->preempt_hooks) preempt_on_dispatch(w);
+  p->tasks_run.add();
+  if (p->preempt_hooks) preempt_on_dispatch(p);
+  return true;
 }
 
 }  // namespace skyloft

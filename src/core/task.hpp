@@ -6,13 +6,13 @@
 //   state     | on a run queue?        | owner of record and context          | who moves it out
 //   ----------+------------------------+--------------------------------------+------------------------------
 //   runnable  | yes (policy owns it)   | the policy until pick/balance        | the worker that picks it
-//   running   | no                     | its worker; on_cpu is true           | the task itself (yield, park,
+//   running   | no                     | its thread; on_cpu is true            | the task itself (yield, park,
 //             |                        |                                      | exit)
 //   blocked   | no                     | the wait structure it is parked on   | task_unpark() by a waker
 //   exited    | no                     | the joiner, detacher, or (detached)  | free after on_cpu clears
-//             |                        | the next context on its worker       |
+//             |                        | the next context on its thread        |
 //
-// on_cpu is true from dispatch until the task's registers are saved on switch-out; a worker that picks a
+// on_cpu is true from dispatch until the task's registers are saved on switch-out; a processor that picks a
 // task, and a joiner that frees one, first wait for on_cpu to clear (acquire; pairs with the release store
 // in finish_switch). This lets a task be woken, and even picked elsewhere, while it is still switching out.
 #pragma once
@@ -44,6 +44,14 @@ inline constexpr std::uint32_t kJoinDetached = 2;
 inline constexpr std::uint32_t kJoinTaskWaiting = 3;    // `joiner` is parked until the exit
 inline constexpr std::uint32_t kJoinThreadWaiting = 4;  // a plain thread waits on join_state
 
+// The C++ ABI's per-thread exception-handling globals (__cxa_eh_globals: the stack of exceptions being
+// handled, and the count of uncaught ones). A task carries its own across switches, like errno, so a task
+// that yields inside a catch block and resumes on another thread still sees its own exception.
+struct EhGlobals {
+  void* caught = nullptr;
+  unsigned int uncaught = 0;
+};
+
 struct StackMapping {
   void* base = nullptr;   // lowest address: the guard page
   std::size_t size = 0;   // whole mapping, guard included
@@ -66,9 +74,10 @@ class Task {
   // worker. Only the task itself and the signal handler of the thread running it touch it. A task starts
   // at 1: its first code (task_entry) runs inside the runtime.
   std::atomic<std::uint32_t> preempt_off{1};
-  bool self_free = false;   // exited while detached: the next context on its worker frees it
+  bool self_free = false;   // exited while detached: the next context on its thread  frees it
   int target_worker = -1;   // from the spawn core hint
   int saved_errno = 0;      // errno while switched out
+  EhGlobals saved_eh;       // libstdc++'s per-thread exception state while switched out
   detail::TaskBody body = nullptr;
   void* payload = nullptr;
   StackMapping stack;

@@ -1,4 +1,4 @@
-// timer_heap.cpp - per-worker deadline heap; see timer_heap.hpp.
+// timer_heap.cpp - per-processor deadline heap; see timer_heap.hpp.
 #include "core/timer_heap.hpp"
 
 #include <mutex>
@@ -99,7 +99,16 @@ void TimerHeap::remove_at(std::size_t i) noexcept {
 }
 
 void TimerHeap::update_earliest() noexcept {
-  earliest_.store(heap_.empty() ? UINT64_MAX : heap_.front()->deadline, std::memory_order_relaxed);
+  const std::uint64_t before = earliest_.load(std::memory_order_relaxed);
+  const std::uint64_t after = heap_.empty() ? UINT64_MAX : heap_.front()->deadline;
+  earliest_.store(after, std::memory_order_relaxed);
+  if (poll_word_ != nullptr && (before == UINT64_MAX) != (after == UINT64_MAX)) {
+    if (after == UINT64_MAX) {
+      poll_word_->fetch_and(~poll_bit_, std::memory_order_relaxed);
+    } else {
+      poll_word_->fetch_or(poll_bit_, std::memory_order_relaxed);
+    }
+  }
 }
 
 }  // namespace skyloft

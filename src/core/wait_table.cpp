@@ -150,8 +150,8 @@ WaitResult wait_address(const std::atomic<std::uint32_t>& word, std::uint32_t ex
   if (deadline_ns != UINT64_MAX && now_ns() >= deadline_ns) {
     return word.load(std::memory_order_acquire) == expected ? WaitResult::timed_out : WaitResult::value_changed;
   }
-  Worker* worker = this_worker();
-  Task* task = worker ? worker->current : nullptr;
+  Task* task = current_task();
+  Processor* proc = task ? proc_in_section(task) : nullptr;
   Bucket& b = bucket_for(&word);
   Waiter w;
   w.addr = &word;
@@ -169,8 +169,9 @@ WaitResult wait_address(const std::atomic<std::uint32_t>& word, std::uint32_t ex
       b.unlink(&w);
       return WaitResult::value_changed;
     }
-    if (task && deadline_ns != UINT64_MAX) worker->timers.arm(&w.timer, deadline_ns, &on_deadline);
+    if (task && deadline_ns != UINT64_MAX) proc->timers.arm(&w.timer, deadline_ns, &on_deadline);
   }
+  if (task && deadline_ns != UINT64_MAX) proc->rt->timer_armed(proc, deadline_ns);
   WaitStatus status;
   for (;;) {
     if (task) {

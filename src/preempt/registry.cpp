@@ -1,11 +1,10 @@
-// registry.cpp - preemption mechanisms by name, and the hooks the switch path calls.
+// registry.cpp - preemption mechanisms by name.
 #include <fmt/format.h>
 
-#include "core/runtime_core.hpp"
-#include "core/scheduler.hpp"
+#include <algorithm>
+
 #include "preempt/mechanism.hpp"
 #include "skyloft/config.hpp"
-#include "skyloft/time.hpp"
 
 namespace skyloft {
 
@@ -24,9 +23,9 @@ class NoPreemption final : public PreemptMechanism {
 std::unique_ptr<PreemptMechanism> make_preempt_mechanism(const std::string& name, std::uint32_t quantum_us,
                                                          std::uint32_t hybrid_grace_us) {
   if (name == "none") return std::make_unique<NoPreemption>();
-  if (name != "timer" && name != "dispatcher" && name != "flag" && name != "hybrid" && name != "uintr") {
-    throw ConfigError(fmt::format(
-        "unknown preemption mechanism '{}' (known: none, timer, dispatcher, flag, hybrid, uintr)", name));
+  const std::vector<std::string> known = mechanism_names();
+  if (std::find(known.begin(), known.end(), name) == known.end()) {
+    throw ConfigError(fmt::format("unknown preemption mechanism '{}' (known: {})", name, fmt::join(known, ", ")));
   }
   if (quantum_us == 0) throw ConfigError("quantum_us 0 is invalid: the quantum must be at least 1 microsecond");
   if (quantum_us > 1'000'000) {
@@ -40,18 +39,6 @@ std::unique_ptr<PreemptMechanism> make_preempt_mechanism(const std::string& name
   return make_ticker_mechanism(name, quantum_us, hybrid_grace_us);
 }
 
-void preempt_on_dispatch(Worker* w) noexcept {
-  w->preempt_flag.store(0, std::memory_order_relaxed);  // a request for the previous run is stale now
-  if (w->track_run_start) {
-    w->run_seq.store(w->run_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    w->run_start_ns.store(now_ns(), std::memory_order_release);
-  }
-  w->rt.preempt->on_dispatch(*w);
-}
-
-void preempt_on_idle(Worker* w) noexcept {
-  if (w->track_run_start) w->run_start_ns.store(0, std::memory_order_release);
-  w->rt.preempt->on_idle(*w);
-}
+std::vector<std::string> mechanism_names() { return {"none", "timer", "dispatcher", "flag", "hybrid", "uintr"}; }
 
 }  // namespace skyloft

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/kthread.hpp"
+#include "core/park.hpp"
 #include "core/runtime_core.hpp"
 #include "preempt/mechanism.hpp"
 #include "skyloft/time.hpp"
@@ -37,39 +39,46 @@ class TickerMechanism final : public PreemptMechanism {
 
   void start(RuntimeCore& rt) override {
     rt_ = &rt;
-    state_ = std::make_unique<WorkerScan[]>(rt.workers.size());
+    state_ = std::make_unique<ProcScan[]>(rt.procs.size());
     if (rt.policy->needs_dispatcher()) return;  // the policy's dispatcher thread calls scan()
-    thread_ = std::thread([this] { loop(); });
+    thread_.start([](void* self) { static_cast<TickerMechanism*>(self)->loop(); }, this, "skyloft-tick");
   }
 
   void stop() override {
     stopping_.store(true, std::memory_order_release);
     park_.unpark();
-    if (thread_.joinable()) thread_.join();
+    thread_.join();
   }
 
-  void task_waiting(Worker&) override {
-    park_.unpark();  // fences, then one load when the ticker is not parked
-    if (rt_->policy->needs_dispatcher()) rt_->kick_dispatcher();
-  }
+  void task_waiting(Processor&) override { wake(); }
+  void timer_armed(Processor&, std::uint64_t) override { wake(); }
 
   bool tracks_run_start() const noexcept override { return true; }
   bool has_ticker() const noexcept override { return true; }
 
   std::uint64_t scan(std::uint64_t now) override {
     std::uint64_t next = UINT64_MAX;
-    for (auto& wp : rt_->workers) {
-      Worker& w = *wp;
-      WorkerScan& s = state_[static_cast<std::size_t>(w.index)];
+    for (auto& pp : rt_->procs) {
+      Processor& w = *pp;
+      ProcScan& s = state_[static_cast<std::size_t>(w.index)];
       std::uint64_t start = w.run_start_ns.load(std::memory_order_acquire);
-      if (w.policy->nr_waiting(w.index) == 0) continue;  // nobody waits for this core: tickless
+      if (w.policy->nr_waiting(w.index) == 0) {
+        // Nobody waits for this core: tickless, unless a timer armed here comes due while a task runs
+        // (the request makes the task pass the poll point, which fires it).
+        const std::uint64_t due = w.timers.earliest();
+        if (due == UINT64_MAX || start == 0) continue;
+        if (now < due) {
+          next = std::min(next, due);
+          continue;
+        }
+      }
       if (start == 0) {
         // Idle with work queued: it is about to dispatch, and nobody will tell us when. Look again soon.
         next = std::min(next, now + quantum_ns_);
         continue;
       }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
-      if (seq != s.seq) s = WorkerScan{seq, 0, 0, false};
+      if (seq != s.seq) s = ProcScan{seq, 0, 0, false};
       std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + retry_delay(s);
       if (now < due) {
         next = std::min(next, due);
@@ -86,7 +95,7 @@ class TickerMechanism final : public PreemptMechanism {
   }
 
  private:
-  struct WorkerScan {
+  struct ProcScan {
     std::uint64_t seq = 0;       // the run we acted on
     std::uint64_t acted_at = 0;  // when we last raised the flag / signalled for it
     std::uint32_t resends = 0;   // signals sent for this run
@@ -96,13 +105,37 @@ class TickerMechanism final : public PreemptMechanism {
   // After acting, when to look at the same run again. hybrid gives a flagged task its grace period. A
   // signal that found the task unpreemptible (deferred: it was in libc, or preemption-disabled) is
   // re-sent with exponential backoff: each costs the worker ~7 us on a VM, more than a short quantum,
-  // so resending every quantum could starve the very task it tries to preempt.
-  std::uint64_t retry_delay(const WorkerScan& s) const noexcept {
+  // so resending every quantum could starve the very task it tries to preempt. The backoff is bounded
+  // (kMaxBackoffShift) so a newly contended worker still gets its preemption within a few quanta.
+  static constexpr std::uint32_t kMaxBackoffShift = 2;
+  std::uint64_t retry_delay(const ProcScan& s) const noexcept {
     if (mode_ == Mode::hybrid && !s.signalled) return grace_ns_;
-    return quantum_ns_ << std::min<std::uint32_t>(s.resends, 6);
+    return quantum_ns_ << std::min<std::uint32_t>(s.resends, kMaxBackoffShift);
   }
 
-  void act(Worker& w, WorkerScan& s, std::uint64_t now) {
+  void wake() noexcept {
+    park_.unpark();  // fences, then one load when the ticker is not parked
+    if (rt_->policy->needs_dispatcher()) rt_->kick_dispatcher();
+  }
+
+  // The ticker's parking while no core is contended (the idle protocol of park.hpp).
+  struct TickerIdle {
+    TickerMechanism& m;
+    std::uint64_t next = UINT64_MAX;
+    bool find() {
+      next = m.scan(now_ns());
+      return next != UINT64_MAX;
+    }
+    bool stop() const { return m.stopping_.load(std::memory_order_acquire); }
+    bool spin_more(std::uint64_t) const { return false; }
+    std::uint64_t deadline() const { return UINT64_MAX; }
+    void spinning(bool) {}
+    void park_begin() {}
+    void sleeping(std::uint64_t) {}
+    void park_end() {}
+  };
+
+  void act(Processor& w, ProcScan& s, std::uint64_t now) {
     switch (mode_) {
       case Mode::dispatcher:
         if (s.signalled) ++s.resends;
@@ -127,7 +160,6 @@ class TickerMechanism final : public PreemptMechanism {
   }
 
   void loop() {
-    pthread_setname_np(pthread_self(), "skyloft-tick");
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     const int core = rt_->config.dispatcher_core;
     const bool dedicated = core >= 0;
@@ -144,16 +176,12 @@ class TickerMechanism final : public PreemptMechanism {
       param.sched_priority = 1;
       realtime_ = sched_setscheduler(0, SCHED_FIFO, &param) == 0;
     }
+    std::uint64_t next = 0;
     while (!stopping_.load(std::memory_order_acquire)) {
-      std::uint64_t next = scan(now_ns());
       if (next == UINT64_MAX) {
-        park_.prepare();
-        if (scan(now_ns()) == UINT64_MAX && !stopping_.load(std::memory_order_acquire)) {
-          park_.wait(UINT64_MAX);
-        } else {
-          park_.cancel();
-        }
-        continue;
+        TickerIdle idle{*this};
+        if (!spin_then_park(park_, idle)) break;
+        next = idle.next;
       }
       if (dedicated) {
         while (now_ns() < next && !park_.parked() && !stopping_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
@@ -161,6 +189,7 @@ class TickerMechanism final : public PreemptMechanism {
         timespec ts{static_cast<time_t>(next / 1'000'000'000ull), static_cast<long>(next % 1'000'000'000ull)};
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
       }
+      next = scan(now_ns());
     }
   }
 
@@ -168,8 +197,8 @@ class TickerMechanism final : public PreemptMechanism {
   const std::uint64_t quantum_ns_;
   const std::uint64_t grace_ns_;
   RuntimeCore* rt_ = nullptr;
-  std::unique_ptr<WorkerScan[]> state_;  // owned by the scanning thread
-  std::thread thread_;
+  std::unique_ptr<ProcScan[]> state_;  // owned by the scanning thread
+  OsThread thread_;
   ParkWord park_;
   std::atomic<bool> stopping_{false};
   bool realtime_ = false;

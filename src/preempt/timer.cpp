@@ -1,92 +1,134 @@
-// timer.cpp - "timer": a POSIX per-thread timer per worker (timer_create, SIGEV_THREAD_ID). Each expiry
-// signals the worker, whose handler redirects the task to the trampoline, where the policy's tick decides.
+// timer.cpp - "timer": a POSIX per-thread timer per processor (timer_create, SIGEV_THREAD_ID). Each expiry
+// signals the processor's thread, whose handler redirects the task to the trampoline; the core then passes
+// the poll point and asks the policy's tick.
 //
-// Tickless: a timer interrupt costs the core ~18 us on a VM, so the timer runs only while another task
-// waits for the worker's core. The worker arms it when it dispatches a task with others waiting, any thread
-// arms it through task_waiting() when it queues work behind a running task, and the worker disarms it when
-// it dispatches with nobody waiting or goes idle. Arming and disarming are the only syscalls, and happen
-// only on those transitions.
+// Tickless: a timer interrupt costs the core ~18 us on a VM, so the timer runs only while needed:
+//   periodic (every quantum)  while another task waits for the processor's core;
+//   one-shot (at a deadline)  while nobody waits but a timer (a sleep, a timeout) is armed on the processor
+//                             and it runs a task: the expiry makes the poll point fire that timer;
+//   off                       otherwise.
+// The processor's thread re-decides at each dispatch; any thread arms the periodic timer through
+// task_waiting() when it queues work behind a running task; going idle disarms. Timer state is per
+// processor (this file's ProcTimer), and the timer follows the processor to another thread on a hand-off
+// (thread_attached re-creates it for the new thread id).
 #include <signal.h>
 #include <time.h>
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <mutex>
 
 #include "core/fatal.hpp"
+#include "core/kthread.hpp"
 #include "core/runtime_core.hpp"
+#include "core/spinlock.hpp"
 #include "preempt/mechanism.hpp"
 
 namespace skyloft {
 namespace {
 
+enum class TimerMode : std::uint8_t { off, periodic, oneshot };
+
+struct alignas(64) ProcTimer {
+  SpinLock lock;                  // serialises create/delete/settime
+  timer_t id{};                   // protected by lock
+  bool exists = false;            // protected by lock
+  std::uint64_t oneshot_at = 0;   // protected by lock: the deadline of the one-shot expiry
+  std::atomic<TimerMode> mode{TimerMode::off};  // written under lock; read without it as a hint
+};
+
 class TimerMechanism final : public PreemptMechanism {
  public:
   explicit TimerMechanism(std::uint32_t quantum_us) : quantum_ns_(std::uint64_t{quantum_us} * 1000) {}
 
-  void worker_started(Worker& w) override {
+  void start(RuntimeCore& rt) override { timers_ = std::make_unique<ProcTimer[]>(rt.procs.size()); }
+
+  void thread_attached(Processor& p) override {
+    ProcTimer& pt = of(p);
     sigevent sev;
     std::memset(&sev, 0, sizeof sev);
     sev.sigev_notify = SIGEV_THREAD_ID;
     sev.sigev_signo = preempt_signal();
-    sev._sigev_un._tid = w.tid;
+    sev._sigev_un._tid = p.kthread.load(std::memory_order_relaxed)->tid;
     timer_t id;
     if (timer_create(CLOCK_MONOTONIC, &sev, &id) != 0) {
-      sky_fatal("timer_create for worker %d failed: %s", w.index, std::strerror(errno));
+      sky_fatal("timer_create for worker %d failed: %s", p.index, std::strerror(errno));
     }
-    std::lock_guard<SpinLock> guard(w.timer_lock);
-    w.timer = id;
-    w.has_timer = true;
+    std::lock_guard<SpinLock> guard(pt.lock);
+    if (pt.exists) timer_delete(pt.id);  // it signalled the processor's previous thread
+    pt.id = id;
+    pt.exists = true;
+    pt.mode.store(TimerMode::off, std::memory_order_relaxed);
   }
 
-  void worker_stopping(Worker& w) override {
-    std::lock_guard<SpinLock> guard(w.timer_lock);
-    if (w.has_timer) timer_delete(static_cast<timer_t>(w.timer));
-    w.has_timer = false;
-    w.timer_armed.store(false, std::memory_order_relaxed);
+  void thread_detached(Processor& p) override {
+    ProcTimer& pt = of(p);
+    std::lock_guard<SpinLock> guard(pt.lock);
+    if (pt.exists) timer_delete(pt.id);
+    pt.exists = false;
+    pt.mode.store(TimerMode::off, std::memory_order_relaxed);
   }
 
-  // Arming races with task_waiting() on other threads (Dekker): the disarming worker re-checks for waiting
-  // tasks after a fence, and task_waiting() fences between queueing the task and reading timer_armed, so
-  // one of them sees the other.
-  void on_dispatch(Worker& w) override {
-    if (w.policy->nr_waiting(w.index) > 0) return set_armed(w, true);
-    set_armed(w, false);
+  // Arming races with task_waiting() on other threads (Dekker): the disarming thread re-checks for waiting
+  // tasks after a fence, and task_waiting() fences between queueing the task and reading the mode, so one
+  // of them sees the other.
+  void on_dispatch(Processor& p) override {
+    if (p.policy->nr_waiting(p.index) > 0) return set(p, TimerMode::periodic, 0);
+    const std::uint64_t due = p.timers.earliest();
+    set(p, due == UINT64_MAX ? TimerMode::off : TimerMode::oneshot, due);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (w.policy->nr_waiting(w.index) > 0) set_armed(w, true);
+    if (p.policy->nr_waiting(p.index) > 0) set(p, TimerMode::periodic, 0);
   }
-  void on_idle(Worker& w) override {
-    if (w.timer_armed.load(std::memory_order_relaxed)) set_armed(w, false);
+  void on_idle(Processor& p) override {
+    if (of(p).mode.load(std::memory_order_relaxed) != TimerMode::off) set(p, TimerMode::off, 0);
   }
-  void task_waiting(Worker& w) override {
-    // An idle worker picks the task up itself (and arms at dispatch if others still wait); arming its
+  void task_waiting(Processor& p) override {
+    // An idle processor picks the task up itself (and arms at dispatch if others still wait); arming its
     // timer now would only interrupt its sleep.
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (!w.timer_armed.load(std::memory_order_relaxed) && w.run_start_ns.load(std::memory_order_relaxed) != 0) {
-      set_armed(w, true);
+    if (of(p).mode.load(std::memory_order_relaxed) != TimerMode::periodic &&
+        p.run_start_ns.load(std::memory_order_relaxed) != 0) {
+      set(p, TimerMode::periodic, 0);
     }
   }
+  // timer_armed comes only while others wait for p: the periodic timer, armed at the next dispatch at the
+  // latest, passes the poll point every quantum.
   bool tracks_run_start() const noexcept override { return true; }  // "is it running a task?"
 
   const char* name() const noexcept override { return "timer"; }
 
  private:
-  void set_armed(Worker& w, bool on) noexcept {
-    if (w.timer_armed.load(std::memory_order_relaxed) == on) return;
-    std::lock_guard<SpinLock> guard(w.timer_lock);
-    if (!w.has_timer || w.timer_armed.load(std::memory_order_relaxed) == on) return;
+  ProcTimer& of(Processor& p) noexcept { return timers_[static_cast<std::size_t>(p.index)]; }
+
+  void set(Processor& p, TimerMode mode, std::uint64_t deadline) noexcept {
+    ProcTimer& pt = of(p);
+    if (pt.mode.load(std::memory_order_relaxed) == mode && mode != TimerMode::oneshot) return;
+    std::lock_guard<SpinLock> guard(pt.lock);
+    if (!pt.exists) return;
+    if (pt.mode.load(std::memory_order_relaxed) == mode && (mode != TimerMode::oneshot || pt.oneshot_at == deadline)) {
+      return;
+    }
     itimerspec spec;
     std::memset(&spec, 0, sizeof spec);
-    if (on) {
+    int flags = 0;
+    if (mode == TimerMode::periodic) {
       spec.it_value.tv_sec = static_cast<time_t>(quantum_ns_ / 1'000'000'000ull);
       spec.it_value.tv_nsec = static_cast<long>(quantum_ns_ % 1'000'000'000ull);
       spec.it_interval = spec.it_value;
+    } else if (mode == TimerMode::oneshot) {
+      // now_ns() is CLOCK_MONOTONIC-based (clock.cpp): an absolute expiry at the timer's deadline.
+      spec.it_value.tv_sec = static_cast<time_t>(deadline / 1'000'000'000ull);
+      spec.it_value.tv_nsec = static_cast<long>(deadline % 1'000'000'000ull);
+      flags = TIMER_ABSTIME;
+      pt.oneshot_at = deadline;
     }
-    timer_settime(static_cast<timer_t>(w.timer), 0, &spec, nullptr);
-    w.timer_armed.store(on, std::memory_order_seq_cst);
+    timer_settime(pt.id, flags, &spec, nullptr);
+    pt.mode.store(mode, std::memory_order_seq_cst);
   }
 
   const std::uint64_t quantum_ns_;
+  std::unique_ptr<ProcTimer[]> timers_;
 };
 
 }  // namespace

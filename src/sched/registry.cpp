@@ -1,6 +1,8 @@
 // registry.cpp - policies by name: the built-in ones and those added with register_policy().
 #include <algorithm>
 #include <mutex>
+
+#include "core/spinlock.hpp"
 #include <utility>
 #include <vector>
 
@@ -24,8 +26,8 @@ struct Entry {
   PolicyFactory factory;
 };
 
-std::mutex& registry_mutex() {
-  static std::mutex m;
+SpinLock& registry_mutex() {
+  static SpinLock m;  // not std::mutex: the runtime never goes through pthread symbols
   return m;
 }
 
@@ -45,7 +47,7 @@ std::vector<Entry>& registry() {
 void register_policy(std::string name, PolicyFactory factory) {
   if (name.empty()) throw ConfigError("register_policy: the policy name is empty");
   if (!factory) throw ConfigError(fmt::format("register_policy: no factory given for policy '{}'", name));
-  std::lock_guard<std::mutex> guard(registry_mutex());
+  std::lock_guard<SpinLock> guard(registry_mutex());
   auto& entries = registry();
   if (std::any_of(entries.begin(), entries.end(), [&](const Entry& e) { return e.name == name; })) {
     throw ConfigError(fmt::format("register_policy: a policy named '{}' already exists", name));
@@ -54,7 +56,7 @@ void register_policy(std::string name, PolicyFactory factory) {
 }
 
 std::vector<std::string> policy_names() {
-  std::lock_guard<std::mutex> guard(registry_mutex());
+  std::lock_guard<SpinLock> guard(registry_mutex());
   std::vector<std::string> names;
   for (const auto& e : registry()) names.push_back(e.name);
   return names;
@@ -63,7 +65,7 @@ std::vector<std::string> policy_names() {
 std::unique_ptr<Policy> make_policy(std::string_view name) {
   PolicyFactory factory;
   {
-    std::lock_guard<std::mutex> guard(registry_mutex());
+    std::lock_guard<SpinLock> guard(registry_mutex());
     for (const auto& e : registry()) {
       if (e.name == name) factory = e.factory;
     }

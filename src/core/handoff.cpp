@@ -1,0 +1,253 @@
+// handoff.cpp - the blocked-thread hand-off: when a processor's kernel thread blocks in the kernel for
+// longer than Config::handoff_us, a spare kernel thread takes the processor over and runs the other tasks
+// (Go's entersyscall/retake). The task that blocked keeps its thread; when the call returns, it hands
+// itself back to the scheduler and its thread becomes a spare.
+//
+// The protocol (own_word states in handoff.hpp; M1 = the blocked thread, T = its task, P = its processor):
+//   H1. Marked blocking: BlockingSection CASes own_word kOwnRunning -> kOwnBlocking (M1's serial) and keeps
+//       preemption disabled; leaving CASes it back. If that CAS fails, the monitor took P (H4).
+//   H2. The monitor (sysmon.cpp) steals a marked P by CAS kOwnBlocking -> kOwnStealing once the section is
+//       older than handoff_us and someone waits for P's core (queued tasks or a due timer).
+//   H3. Unmarked blocking (a std::mutex whose holder waits in P's queue, a slow function-local static, a
+//       plain read()): the monitor sees P make no progress while tasks wait, and reads M1's state from
+//       /proc: sleeping, not inside the runtime (T->preempt_off == 0). It CASes kOwnRunning ->
+//       kOwnStealing, points M1's thread-locals at M1's stand-in, then reads /proc again: if M1 is still
+//       asleep and its CPU time did not change, M1 cannot have run since the first read, so it never saw P
+//       after the redirect and the steal commits; otherwise the redirect is undone (kVerdictCancelled).
+//       (Not under ThreadSanitizer, which cannot see the ordering the kernel provides here.)
+//   H4. Committing a steal (the monitor, owning P): M1's thread-locals point at its stand-in (whose flag is
+//       raised and whose current is T), the policy sees T block on P (block(T)), P->current is cleared,
+//       verdict kVerdictStolen is published, and P goes to a spare thread, which attaches to it.
+//   H5. M1 notices at its next runtime entry or preempt point (the stand-in's index is -1 and its flag is
+//       up): reacquire_processor() waits for the verdict, and for kVerdictStolen makes T runnable again
+//       (wakeup(T), as after a block) and switches T out to M1's loop context; T resumes wherever the policy
+//       runs it, and M1 parks as a spare. T's on_cpu stays set until M1 has saved it (scheduler.cpp X1).
+#include "core/handoff.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/fatal.hpp"
+#include "core/kthread.hpp"
+#include "core/runtime_core.hpp"
+#include "core/scheduler.hpp"
+#include "core/sysmon.hpp"
+#include "skyloft/blocking.hpp"
+
+namespace skyloft {
+
+// ---- H1: the marked section ----
+
+BlockingSection::BlockingSection() noexcept : task_(current_task()) {
+  Task* t = static_cast<Task*>(task_);
+  if (t == nullptr) return;
+  RuntimeSection::enter(t);
+  Processor* p = proc_in_section(t);
+  KThread* kt = p->kthread.load(std::memory_order_relaxed);
+  p->blocking_since.store(now_ns(), std::memory_order_relaxed);
+  const std::uint64_t running = own_word(kt->serial, kOwnRunning);
+  std::uint64_t expected = running;
+  // A failing CAS means the monitor is checking an unmarked steal (H3); it cannot commit while we run.
+  while (!p->own_word.compare_exchange_weak(expected, own_word(kt->serial, kOwnBlocking),
+                                            std::memory_order_acq_rel)) {
+    expected = running;
+    cpu_relax();
+  }
+  if (p->rt->sysmon) p->rt->sysmon->blocking_started(*p);
+}
+
+BlockingSection::~BlockingSection() {
+  Task* t = static_cast<Task*>(task_);
+  if (t == nullptr) return;
+  Processor* p = this_proc();  // unchanged since the constructor: preemption is off, the task cannot move
+  KThread* kt = p->kthread.load(std::memory_order_relaxed);
+  std::uint64_t expected = own_word(kt->serial, kOwnBlocking);
+  if (!p->own_word.compare_exchange_strong(expected, own_word(kt->serial, kOwnRunning),
+                                           std::memory_order_acq_rel)) {
+    reacquire_processor(&kt->standin, t);  // H5: P went to a spare while we were blocked
+  }
+  RuntimeSection::leave(t);
+}
+
+// ---- H5: the blocked thread comes back ----
+
+Processor* reacquire_processor(Processor* standin, Task* cur) noexcept {
+  KThread* kt = standin->kthread.load(std::memory_order_relaxed);
+  std::uint32_t verdict;
+  while ((verdict = kt->standin_verdict.load(std::memory_order_acquire)) == kVerdictPending) cpu_relax();
+  kt->standin_verdict.store(kVerdictPending, std::memory_order_relaxed);
+  if (verdict == kVerdictCancelled) return this_proc();  // the monitor restored our thread-locals
+  RuntimeCore* rt = standin->rt;
+  cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+  rt->policy->wakeup(cur, -1);  // blocked on P by the monitor (H4); now runnable anywhere
+  cur->saved_errno = *standin->errno_slot;
+  cur->saved_eh = *standin->eh_slot;
+  standin->switch_prev = cur;
+  standin->current = nullptr;
+  sky_tl_current = nullptr;
+  kt->detached.store(false, std::memory_order_release);
+  void* transfer = arch::switch_context(cur->ctx, kt->loop_ctx, standin);
+  finish_switch(transfer);
+  return static_cast<Processor*>(transfer);
+}
+
+// ---- H4: committing a steal (the monitor owns P) ----
+
+namespace {
+
+void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t) noexcept {
+  m1->standin.current = t;
+  p.policy->block(t, p.index);
+  p.current = nullptr;
+  p.pending_next = nullptr;
+  p.kthread.store(nullptr, std::memory_order_relaxed);
+  p.handoffs.add();
+  m1->detached.store(true, std::memory_order_relaxed);
+  m1->standin_verdict.store(kVerdictStolen, std::memory_order_release);
+  // A spare takes P (one is kept ready; the monitor makes another if there is none).
+  KThread* spare = nullptr;
+  {
+    std::lock_guard<SpinLock> g(rt.spares_lock);
+    spare = rt.spares;
+    if (spare != nullptr) rt.spares = spare->next_spare;
+  }
+  if (spare == nullptr) {
+    rt.new_kthread(&p);
+    return;
+  }
+  spare->next_proc.store(&p, std::memory_order_release);
+  spare->park.unpark();
+}
+
+void redirect_tls(KThread* m1, Processor* to) noexcept {
+  *m1->tls_proc_slot = to;
+  *m1->tls_preempt_slot = reinterpret_cast<std::uint32_t*>(&to->preempt_flag);
+}
+
+struct ThreadSample {
+  char state = '?';
+  unsigned long long cpu_ns = 0;
+};
+
+bool sample(const KThread* kt, ThreadSample& out) noexcept {
+  char buf[512];
+  ssize_t n = pread(kt->stat_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  const char* paren = nullptr;  // the command name may contain spaces and parentheses: the last ')' ends it
+  for (const char* c = buf; *c; ++c) {
+    if (*c == ')') paren = c;
+  }
+  if (paren == nullptr || paren[1] != ' ') return false;
+  out.state = paren[2];
+  n = pread(kt->schedstat_fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  return std::sscanf(buf, "%llu", &out.cpu_ns) == 1;
+}
+
+bool asleep(const ThreadSample& s) noexcept { return s.state == 'S' || s.state == 'D'; }
+
+}  // namespace
+
+bool kthread_on_cpu(const KThread* kt) noexcept {
+  ThreadSample s;
+  return sample(kt, s) && !asleep(s);
+}
+
+bool steal_marked(RuntimeCore& rt, Processor& p) noexcept {
+  KThread* m1 = p.kthread.load(std::memory_order_acquire);
+  if (m1 == nullptr) return false;
+  std::uint64_t expected = own_word(m1->serial, kOwnBlocking);
+  if (!p.own_word.compare_exchange_strong(expected, own_word(m1->serial, kOwnStealing), std::memory_order_acq_rel)) {
+    return false;
+  }
+  // M1 is inside its section and does not touch P or read its thread-locals until it leaves (H1).
+  redirect_tls(m1, &m1->standin);
+  commit_steal(rt, p, m1, p.current);
+  return true;
+}
+
+bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept {
+#if SKY_TSAN
+  (void)rt;
+  (void)p;
+  return false;
+#else
+  KThread* m1 = p.kthread.load(std::memory_order_acquire);
+  if (m1 == nullptr || m1->stat_fd < 0) return false;
+  ThreadSample first, second;
+  if (!sample(m1, first) || !asleep(first)) return false;
+  const std::uint64_t running = own_word(m1->serial, kOwnRunning);
+  std::uint64_t expected = running;
+  if (!p.own_word.compare_exchange_strong(expected, own_word(m1->serial, kOwnStealing), std::memory_order_acq_rel)) {
+    return false;
+  }
+  Task* t = __atomic_load_n(&p.current, __ATOMIC_RELAXED);
+  bool ok = t != nullptr && t->preempt_off.load(std::memory_order_relaxed) == 0;
+  if (ok) {
+    redirect_tls(m1, &m1->standin);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    ok = sample(m1, second) && asleep(second) && second.cpu_ns == first.cpu_ns;
+    if (!ok) {
+      redirect_tls(m1, &p);
+      m1->standin_verdict.store(kVerdictCancelled, std::memory_order_release);  // if M1 saw the stand-in
+    }
+  }
+  if (!ok) {
+    p.own_word.store(running, std::memory_order_release);
+    return false;
+  }
+  commit_steal(rt, p, m1, t);
+  return true;
+#endif
+}
+
+// ---- spares ----
+
+void kthread_opened(KThread* kt) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(kt->tid));
+  kt->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(kt->tid));
+  kt->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
+}
+
+void kthread_closed(KThread* kt) noexcept {
+  if (kt->stat_fd >= 0) close(kt->stat_fd);
+  if (kt->schedstat_fd >= 0) close(kt->schedstat_fd);
+  kt->stat_fd = kt->schedstat_fd = -1;
+}
+
+namespace {
+struct SpareIdle {
+  KThread* kt;
+  Processor* got = nullptr;
+  bool find() { return (got = kt->next_proc.exchange(nullptr, std::memory_order_acq_rel)) != nullptr; }
+  bool stop() const { return kt->rt->stopping.load(std::memory_order_acquire); }
+  bool spin_more(std::uint64_t) const { return false; }
+  std::uint64_t deadline() const { return UINT64_MAX; }
+  void spinning(bool) {}
+  void park_begin() {}
+  void sleeping(std::uint64_t) {}
+  void park_end() {}
+};
+}  // namespace
+
+Processor* wait_as_spare(KThread* kt) noexcept {
+  RuntimeCore& rt = *kt->rt;
+  set_this_proc(nullptr);
+  detail::reset_preempt_word();
+  {
+    std::lock_guard<SpinLock> g(rt.spares_lock);
+    kt->next_spare = rt.spares;
+    rt.spares = kt;
+  }
+  SpareIdle idle{kt};
+  if (spin_then_park(kt->park, idle)) return idle.got;
+  return nullptr;
+}
+
+}  // namespace skyloft

@@ -1,0 +1,190 @@
+// kthread.cpp - the loop of a runtime kernel thread: drive a processor (pick -> run; when idle: timers,
+// balance, help busy processors' timers, spin, park), or wait as a spare until handed one.
+//
+// Idle protocol of a processor (park.hpp's spin_then_park, with these hooks):
+//   find()   the poll point + pick_next, then balance (steal), then due timers of busy processors (an idle
+//            processor runs them, as Go's do: a sleeper whose own processor runs a long task still wakes).
+//   spin     Config::spin_us; is_idle() is true meanwhile (policies hand work to spinning processors
+//            without a wake-up) and nr_spinning counts it (notify_work_available skips waking others).
+//   park     until a kick, the earliest of its own timers, or the earliest timer of a processor that runs
+//            a task. parked_forever (parked with no deadline) is what shutdown uses to detect quiescence.
+#include "core/kthread.hpp"
+
+#include <cxxabi.h>
+#include <errno.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "core/fatal.hpp"
+#include "core/fault.hpp"
+#include "core/handoff.hpp"
+#include "core/runtime_core.hpp"
+#include "core/scheduler.hpp"
+#include "skyloft/preempt.hpp"
+#include "skyloft/time.hpp"
+
+namespace skyloft {
+
+namespace arch {
+void init_thread_context(ExecContext& ctx) {
+  void* lo = nullptr;
+  std::size_t size = 0;
+  os_thread_stack(&lo, &size);
+  ctx.stack_lo = lo;
+  ctx.stack_size = size;
+#if SKY_TSAN
+  ctx.tsan_fiber = __tsan_get_current_fiber();
+  ctx.tsan_owned = false;
+#endif
+}
+}  // namespace arch
+
+namespace {
+
+constexpr std::uint64_t kHelpTimersEveryNs = 5'000;  // how often a spinning processor looks at busy ones
+
+// Fires the due timers of processors that are running a task (their own poll point may be far away).
+// Returns true if any fired.
+bool help_busy_timers(RuntimeCore& rt, Processor* self, std::uint64_t now) {
+  bool fired = false;
+  for (auto& q : rt.procs) {
+    if (q.get() == self) continue;
+    if (q->timers.earliest() <= now) fired |= q->timers.run_due(now) != 0;
+  }
+  return fired;
+}
+
+std::uint64_t earliest_busy_timer(RuntimeCore& rt, Processor* self) {
+  std::uint64_t e = UINT64_MAX;
+  for (auto& q : rt.procs) {
+    if (q.get() != self && !q->idle.load(std::memory_order_relaxed) && !q->park.parked()) e = std::min(e, q->timers.earliest());
+  }
+  return e;
+}
+
+struct ProcIdle {
+  Processor* p;
+  RuntimeCore& rt;
+  Task* found = nullptr;
+  std::uint64_t next_help = 0;
+
+  bool find() {
+    if ((found = proc_pick(p)) != nullptr) return true;
+    if ((found = p->policy->balance(p->index)) != nullptr) {
+      p->steals.add();
+      return true;
+    }
+    const std::uint64_t now = now_ns();
+    if (now >= next_help) {
+      next_help = now + kHelpTimersEveryNs;
+      if (help_busy_timers(rt, p, now) && (found = proc_pick(p)) != nullptr) return true;
+    }
+    return false;
+  }
+  bool stop() const { return rt.stopping.load(std::memory_order_acquire); }
+  bool spin_more(std::uint64_t spun_ns) const { return spun_ns < std::uint64_t{rt.config.spin_us} * 1000; }
+  std::uint64_t deadline() const { return std::min(p->timers.earliest(), earliest_busy_timer(rt, p)); }
+  void spinning(bool on) {
+    p->idle.store(on, std::memory_order_relaxed);
+    rt.nr_spinning.fetch_add(on ? 1 : -1, std::memory_order_seq_cst);
+  }
+  void park_begin() { rt.nr_parked.fetch_add(1, std::memory_order_seq_cst); }
+  void sleeping(std::uint64_t deadline) {
+    p->parked_forever.store(deadline == UINT64_MAX, std::memory_order_release);
+    p->parks.add();
+  }
+  void park_end() {
+    p->parked_forever.store(false, std::memory_order_relaxed);
+    rt.nr_parked.fetch_sub(1, std::memory_order_relaxed);
+  }
+};
+
+// A task to run next on `p`, or nullptr when the runtime stops.
+Task* find_work(Processor* p) {
+  if (Task* t = proc_pick(p)) return t;
+  const std::uint64_t start = now_ns();
+  ProcIdle idle{p, *p->rt};
+  spin_then_park(p->park, idle);
+  p->idle_ns.add(now_ns() - start);
+  return idle.found;
+}
+
+void attach(KThread* kt, Processor* p) {
+  p->kthread.store(kt, std::memory_order_release);
+  p->errno_slot = kt->errno_slot;
+  p->eh_slot = kt->eh_slot;
+  p->own_word.store(std::uint64_t{kt->serial} << 8 | kOwnRunning, std::memory_order_release);
+  set_this_proc(p);
+  detail::skyloft_preempt_word = reinterpret_cast<std::uint32_t*>(&p->preempt_flag);
+  if (p->preempt_hooks) p->rt->preempt->thread_attached(*p);
+}
+
+void detach(Processor* p) {
+  if (p->preempt_hooks) p->rt->preempt->thread_detached(*p);
+}
+
+// Drives `p` until the runtime stops (returns false) or the thread loses `p` to a spare (returns true).
+bool run_processor(KThread* kt, Processor* p) {
+  attach(kt, p);
+  for (;;) {
+    Task* t = std::exchange(p->pending_next, nullptr);
+    if (t == nullptr && (t = find_work(p)) == nullptr) break;
+    while (t->on_cpu.load(std::memory_order_acquire)) cpu_relax();  // X1: this thread holds no task
+    proc_dispatch(p, t);
+    void* transfer = arch::switch_context(kt->loop_ctx, t->ctx, p);
+    finish_switch(transfer);
+    p = static_cast<Processor*>(transfer);
+    if (p->index < 0) return true;  // the stand-in: our processor went to a spare (handoff.cpp)
+  }
+  detach(p);
+  return false;
+}
+
+}  // namespace
+
+void kthread_main(void* arg) {
+  auto* kt = static_cast<KThread*>(arg);
+  RuntimeCore& rt = *kt->rt;
+  kt->tid = static_cast<pid_t>(syscall(SYS_gettid));
+  kt->errno_slot = &errno;
+  kt->eh_slot = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
+  kt->tls_proc_slot = &sky_tl_proc;
+  kt->tls_preempt_slot = &detail::skyloft_preempt_word;
+  kt->standin.errno_slot = kt->errno_slot;
+  kt->standin.eh_slot = kt->eh_slot;
+  kt->standin.kthread.store(kt, std::memory_order_relaxed);
+  kt->standin.preempt_flag.store(1, std::memory_order_relaxed);
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // 50 us default slack would delay timed parks
+  kt->alt_stack = install_signal_stack();
+  arch::init_thread_context(kt->loop_ctx);
+  kthread_opened(kt);
+
+  Processor* p = kt->next_proc.exchange(nullptr, std::memory_order_acquire);
+  for (;;) {
+    if (p == nullptr && (p = wait_as_spare(kt)) == nullptr) break;
+    if (rt.config.pin_workers) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(p->core, &set);
+      if (sched_setaffinity(0, sizeof set, &set) != 0) {
+        sky_fatal("cannot pin processor %d to core %d: %s", p->index, p->core, std::strerror(errno));
+      }
+    }
+    if (!p->policy_inited) {
+      p->policy_inited = true;
+      rt.policy->init_worker(p->index);
+    }
+    if (!run_processor(kt, p)) break;
+    p = nullptr;  // lost it: become a spare
+  }
+  set_this_proc(nullptr);
+  detail::skyloft_preempt_word = nullptr;
+  kthread_closed(kt);
+  remove_signal_stack(kt->alt_stack);
+}
+
+}  // namespace skyloft

@@ -1,0 +1,93 @@
+// preemption.cpp - the switch-path half of preemption: acting on a request, the trampoline's entry,
+// preempt points, disable/enable, and the dispatch/idle hooks that keep a mechanism's tickless state.
+//
+// How a request becomes a switch (the mechanisms in src/preempt/ only deliver requests):
+//   1. A mechanism raises Processor::preempt_flag, and for asynchronous preemption its signal handler
+//      redirects the interrupted task to sky_preempt_trampoline (src/arch/), which saves every register
+//      and calls sky_preempt_entry() on the task's stack, with preempt_off set to 1 by the handler.
+//   2. Cooperative paths reach the same place: preempt_point() and the end of every runtime section
+//      (RuntimeSection::leave) call preempt_now() when the flag is up.
+//   3. preempt_now() clears the flag, passes the poll point (so a timer due on a busy processor fires and
+//      its task competes for the core), ignores requests meant for the previous run, asks the policy's
+//      tick, and yields if it says so.
+#include <atomic>
+#include <cstdint>
+
+#include "core/processor.hpp"
+#include "core/runtime_core.hpp"
+#include "core/scheduler.hpp"
+#include "skyloft/preempt.hpp"
+#include "skyloft/time.hpp"
+
+namespace skyloft {
+
+namespace {
+std::uint32_t g_zero_word = 0;  // the preemption word of threads that drive no processor: never raised
+}  // namespace
+
+namespace detail {
+extern "C" {
+__thread std::uint32_t* skyloft_preempt_word __attribute__((tls_model("initial-exec"))) = &g_zero_word;
+}
+void reset_preempt_word() noexcept { skyloft_preempt_word = &g_zero_word; }
+}  // namespace detail
+
+// Acts on a preemption request. Called on the task's stack inside a runtime section (depth 1).
+void preempt_now(Processor* p) noexcept {
+  Task* cur = p->current;
+  if (__builtin_expect(p->index < 0, 0)) {  // a stand-in: this thread lost its processor (handoff.cpp)
+    if (cur != nullptr) reacquire_processor(p, cur);
+    return;
+  }
+  p->preempt_flag.store(0, std::memory_order_relaxed);
+  if (cur == nullptr) return;
+  sched_poll(p);
+  // A request that raced with a dispatch (a periodic timer's phase, a ticker that read the previous run)
+  // must not cost the new run its quantum before it has even reached its own code.
+  if (p->track_run_start && now_ns() - p->run_start_ns.load(std::memory_order_relaxed) < p->min_run_ns) return;
+  p->preempt_checks.add();
+  if (!p->policy->tick(p->index, cur)) return;
+  p->preemptions.add();
+  task_yield_locked(p, cur);
+}
+
+extern "C" __attribute__((visibility("hidden"))) void sky_preempt_entry() {
+  Task* t = current_task();  // the handler set t->preempt_off to 1, so the task stays put until below
+  preempt_now(this_proc());
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t->preempt_off.store(0, std::memory_order_relaxed);
+}
+
+namespace detail {
+void preempt_point_slow() noexcept {
+  Task* t = current_task();
+  if (t == nullptr || t->preempt_off.load(std::memory_order_relaxed) != 0) return;
+  RuntimeSection::enter(t);
+  RuntimeSection::leave(t);  // honours the flag
+}
+}  // namespace detail
+
+void preempt_disable() noexcept {
+  if (Task* t = current_task()) RuntimeSection::enter(t);
+}
+
+void preempt_enable() noexcept {
+  Task* t = current_task();
+  if (t != nullptr && t->preempt_off.load(std::memory_order_relaxed) != 0) RuntimeSection::leave(t);
+}
+
+void preempt_on_dispatch(Processor* p) noexcept {
+  p->preempt_flag.store(0, std::memory_order_relaxed);  // a request for the previous run is stale now
+  if (p->track_run_start) {
+    p->run_seq.store(p->run_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    p->run_start_ns.store(now_ns(), std::memory_order_release);
+  }
+  p->rt->preempt->on_dispatch(*p);
+}
+
+void preempt_on_idle(Processor* p) noexcept {
+  if (p->track_run_start) p->run_start_ns.store(0, std::memory_order_release);
+  p->rt->preempt->on_idle(*p);
+}
+
+}  // namespace skyloft

@@ -1,0 +1,122 @@
+// processor.hpp - a processor: the scheduling state of one managed core (Go's P).
+//
+// A processor is what a policy calls a "worker": the policy's index, the core, the timers armed by tasks
+// that ran here, the stats, the preemption state and the poll bits. A kernel thread (KThread, Go's M,
+// kthread.hpp) drives one processor at a time; a processor can move to another kernel thread (the
+// blocked-thread hand-off, handoff.cpp) and, under a daemon, a core can be lent to another application.
+//
+// Who touches what:
+//   read-only after start : rt, policy, index, core, preempt_hooks, track_run_start, min_run_ns
+//   the driving thread    : current, switch_prev, errno_slot, next_id/end_id, stats (OwnerCounter), idle
+//   any thread            : timers (own lock), poll_bits (set by arming parties, cleared by the driver),
+//                           preempt_flag (set by mechanisms), park (unparked by wakers)
+//   the hand-off          : kthread and own_word, by the protocol in handoff.cpp
+//
+// Code that runs on a processor reaches it in one TLS load (this_proc()).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/park.hpp"
+#include "core/timer_heap.hpp"
+
+namespace skyloft {
+
+class Policy;
+class Task;
+struct EhGlobals;
+struct KThread;
+struct RuntimeCore;
+
+// A counter with a single writer (the processor's driving thread) and any number of racy readers.
+class OwnerCounter {
+ public:
+  void add(std::uint64_t n = 1) noexcept {
+    value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  std::uint64_t get() const noexcept { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> value_{0};
+};
+
+// Bits of Processor::poll_bits: what the poll point (sched_poll) has to look at. Zero: nothing pending,
+// and the poll point costs one load and a branch.
+inline constexpr std::uint32_t kPollTimers = 1u << 0;   // the timer heap is not empty
+inline constexpr std::uint32_t kPollIo = 1u << 1;       // I/O operations in flight (the io layer)
+inline constexpr std::uint32_t kPollRevoke = 1u << 2;   // the core is asked back (multi-app)
+
+// Something the poll point checks when its bit is set (I/O completions, core revocation). Runs on the
+// processor's driving thread inside a runtime section; must not block.
+class PollSource {
+ public:
+  virtual ~PollSource() = default;
+  virtual void poll(struct Processor& p, std::uint64_t now) noexcept = 0;
+};
+
+struct alignas(64) Processor {
+  Processor(RuntimeCore* rt, Policy* policy, int index, int core) : rt(rt), policy(policy), index(index), core(core) {
+    timers.set_poll_word(&poll_bits, kPollTimers);
+  }
+
+  // ---- set at construction, read-only afterwards ----
+  RuntimeCore* const rt;
+  Policy* const policy;              // rt->policy, one load closer on the switch path
+  const int index;                   // the policy's worker index; -1 for a thread's detached stand-in
+  const int core;
+
+  // ---- the driving thread only (and tasks running on it) ----
+  Task* current = nullptr;           // the running task, nullptr while in the loop
+  Task* switch_prev = nullptr;       // the task being switched away from, until finish_switch
+  int* errno_slot = nullptr;         // the driving thread's errno (KThread::errno_slot, copied on attach)
+  EhGlobals* eh_slot = nullptr;      // the driving thread's C++ exception globals (copied on attach)
+  Task* pending_next = nullptr;      // picked, but still switching out elsewhere: the loop dispatches it
+  bool policy_inited = false;        // Policy::init_worker ran (on the first thread that drove it)
+  std::uint64_t next_id = 0, end_id = 0;  // this processor's block of task ids
+
+  // ---- stats: written by the driving thread only ----
+  OwnerCounter tasks_run, switches, steals, parks, idle_ns, spawned, exited;
+  OwnerCounter preempt_checks;    // quantum expiries honoured (the policy's tick was asked)
+  OwnerCounter preemptions;       // ... of which the policy preempted the task
+  OwnerCounter preempt_deferred;  // interrupts that found the task unpreemptible (deferred or retried)
+  OwnerCounter handoffs;          // times this processor moved to another kernel thread
+
+  // ---- preemption (the per-task disable count lives in Task::preempt_off) ----
+  bool preempt_hooks = false;     // a mechanism other than "none" runs (read-only after start)
+  bool track_run_start = false;   // the mechanism needs run_start_ns (read-only after start)
+  std::uint64_t min_run_ns = 0;   // a run younger than this ignores a request (it was meant for the previous one)
+
+  // ---- shared: timers are armed by tasks here, cancelled from anywhere, fired by whoever polls ----
+  TimerHeap timers;
+  PollSource* io = nullptr;       // the I/O layer's poller (kPollIo), set before the processor runs
+  PollSource* revoke = nullptr;   // the multi-app layer's revocation check (kPollRevoke)
+
+  // ---- remote: written by other threads; own cache line ----
+  alignas(64) std::atomic<std::uint32_t> preempt_flag{0};  // set by mechanisms, read by preempt_point()
+  std::atomic<std::uint32_t> poll_bits{0};     // kPoll*: set by arming parties, cleared by the poller
+  std::atomic<std::uint64_t> run_start_ns{0};  // when the running task was dispatched; 0 while idle
+  std::atomic<std::uint64_t> run_seq{0};       // dispatch counter (driver writes; ticker and sysmon read)
+  alignas(64) ParkWord park;            // wakers unpark it; the driving thread parks on it
+  std::atomic<bool> idle{false};        // driver writes; policies read (is_idle)
+  std::atomic<bool> parked_forever{false};  // parked with no timer armed; read by shutdown
+  // The kernel thread driving this processor (hand-off protocol in handoff.cpp; sysmon and mechanisms read).
+  std::atomic<KThread*> kthread{nullptr};
+  // Who owns the processor and how: (kthread serial << 8) | kOwn* (handoff.hpp). Written with CAS only.
+  std::atomic<std::uint64_t> own_word{0};
+  std::atomic<std::uint64_t> blocking_since{0};  // now_ns() when a BlockingSection began (sysmon reads)
+};
+
+extern "C" __thread Processor* sky_tl_proc __attribute__((tls_model("initial-exec")));
+
+// The processor of this thread, or nullptr. One TLS load in inline asm: opaque to the optimizer, so a
+// value read before a context switch (when the task may move to another processor) is never reused after
+// it, and cheap enough for the switch path.
+inline Processor* this_proc() noexcept {
+  Processor* p;
+  asm volatile("movq sky_tl_proc@gottpoff(%%rip), %0\n\tmovq %%fs:(%0), %0" : "=r"(p));
+  return p;
+}
+inline void set_this_proc(Processor* p) noexcept { sky_tl_proc = p; }
+
+}  // namespace skyloft

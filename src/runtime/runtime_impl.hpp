@@ -1,0 +1,19 @@
+// runtime_impl.hpp (internal) - what the files of src/runtime/ share.
+#pragma once
+
+#include <memory>
+
+#include "core/runtime_core.hpp"
+#include "skyloft/runtime.hpp"
+
+namespace skyloft {
+
+struct Runtime::Impl {
+  std::unique_ptr<RuntimeCore> core;
+};
+
+void start_runtime(RuntimeCore& rt);                // start.cpp
+ShutdownReport stop_runtime(RuntimeCore& rt);       // shutdown.cpp (once; later calls return the report)
+void dispatcher_loop(RuntimeCore& rt);              // dispatcher.cpp
+
+}  // namespace skyloft
