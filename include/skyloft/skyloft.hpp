@@ -1,6 +1,7 @@
 // skyloft.hpp - the whole public API.
 #pragma once
 
+#include "skyloft/blocking.hpp"
 #include "skyloft/config.hpp"
 #include "skyloft/policy.hpp"
 #include "skyloft/preempt.hpp"

@@ -129,6 +129,10 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 }
 // Ends the task by unwinding its stack (destructors run); a joiner is woken.
 [[noreturn]] void exit();
+// Ends the calling task at once, WITHOUT unwinding its stack: destructors of the frames on it do not run
+// (for pthread_exit from C frames, which have no unwind tables). Joiners see a normal exit. Outside a
+// task: fatal error.
+[[noreturn]] void exit_now() noexcept;
 }  // namespace this_task
 
 }  // namespace skyloft

@@ -12,8 +12,10 @@
 //       plain read()): the monitor sees P make no progress while tasks wait, and reads M1's state from
 //       /proc: sleeping, not inside the runtime (T->preempt_off == 0). It CASes kOwnRunning ->
 //       kOwnStealing, points M1's thread-locals at M1's stand-in, then reads /proc again: if M1 is still
-//       asleep and its CPU time did not change, M1 cannot have run since the first read, so it never saw P
-//       after the redirect and the steal commits; otherwise the redirect is undone (kVerdictCancelled).
+//       asleep in the very same system call (number, arguments, stack and instruction pointers) and P made
+//       no progress, M1 has not returned to task code since the first read, so it never used P after the
+//       redirect and the steal commits; otherwise the redirect is undone (kVerdictCancelled). Signals may
+//       run the preemption handler on M1 meanwhile; it never redirects a restarted system call.
 //       (Not under ThreadSanitizer, which cannot see the ordering the kernel provides here.)
 //   H4. Committing a steal (the monitor, owning P): M1's thread-locals point at its stand-in (whose flag is
 //       raised and whose current is T), the policy sees T block on P (block(T)), P->current is cleared,
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 
 #include "core/fatal.hpp"
 #include "core/kthread.hpp"
@@ -126,9 +129,11 @@ void redirect_tls(KThread* m1, Processor* to) noexcept {
   *m1->tls_preempt_slot = reinterpret_cast<std::uint32_t*>(&to->preempt_flag);
 }
 
+// What the kernel says about a thread: its state (stat) and the system call it is blocked in (syscall:
+// "nr args... sp pc", or "running").
 struct ThreadSample {
   char state = '?';
-  unsigned long long cpu_ns = 0;
+  char syscall[160] = {};
 };
 
 bool sample(const KThread* kt, ThreadSample& out) noexcept {
@@ -142,13 +147,21 @@ bool sample(const KThread* kt, ThreadSample& out) noexcept {
   }
   if (paren == nullptr || paren[1] != ' ') return false;
   out.state = paren[2];
-  n = pread(kt->schedstat_fd, buf, sizeof buf - 1, 0);
+  n = pread(kt->syscall_fd, out.syscall, sizeof out.syscall - 1, 0);
   if (n <= 0) return false;
-  buf[n] = '\0';
-  return std::sscanf(buf, "%llu", &out.cpu_ns) == 1;
+  out.syscall[n] = '\0';
+  return true;
 }
 
 bool asleep(const ThreadSample& s) noexcept { return s.state == 'S' || s.state == 'D'; }
+
+// Two samples show the thread asleep in the very same system call (number, arguments, stack and
+// instruction pointer), so it did not return to task code in between: it may have run the preemption
+// handler, which does not redirect a restarted system call (signal.cpp) and touches only the flag.
+bool same_blocked_call(const ThreadSample& a, const ThreadSample& b) noexcept {
+  return asleep(a) && asleep(b) && a.syscall[0] >= '0' && a.syscall[0] <= '9' &&
+         std::strcmp(a.syscall, b.syscall) == 0;
+}
 
 }  // namespace
 
@@ -177,9 +190,10 @@ bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept {
   return false;
 #else
   KThread* m1 = p.kthread.load(std::memory_order_acquire);
-  if (m1 == nullptr || m1->stat_fd < 0) return false;
+  if (m1 == nullptr || m1->stat_fd < 0 || m1->syscall_fd < 0) return false;
   ThreadSample first, second;
   if (!sample(m1, first) || !asleep(first)) return false;
+  const std::uint64_t progress = p.tasks_run.get() + p.switches.get();
   const std::uint64_t running = own_word(m1->serial, kOwnRunning);
   std::uint64_t expected = running;
   if (!p.own_word.compare_exchange_strong(expected, own_word(m1->serial, kOwnStealing), std::memory_order_acq_rel)) {
@@ -190,7 +204,9 @@ bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept {
   if (ok) {
     redirect_tls(m1, &m1->standin);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    ok = sample(m1, second) && asleep(second) && second.cpu_ns == first.cpu_ns;
+    ok = sample(m1, second) && same_blocked_call(first, second) &&
+         t->preempt_off.load(std::memory_order_relaxed) == 0 && __atomic_load_n(&p.current, __ATOMIC_RELAXED) == t &&
+         p.tasks_run.get() + p.switches.get() == progress;
     if (!ok) {
       redirect_tls(m1, &p);
       m1->standin_verdict.store(kVerdictCancelled, std::memory_order_release);  // if M1 saw the stand-in
@@ -211,14 +227,14 @@ void kthread_opened(KThread* kt) noexcept {
   char path[64];
   std::snprintf(path, sizeof path, "/proc/self/task/%d/stat", static_cast<int>(kt->tid));
   kt->stat_fd = open(path, O_RDONLY | O_CLOEXEC);
-  std::snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", static_cast<int>(kt->tid));
-  kt->schedstat_fd = open(path, O_RDONLY | O_CLOEXEC);
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/syscall", static_cast<int>(kt->tid));
+  kt->syscall_fd = open(path, O_RDONLY | O_CLOEXEC);
 }
 
 void kthread_closed(KThread* kt) noexcept {
   if (kt->stat_fd >= 0) close(kt->stat_fd);
-  if (kt->schedstat_fd >= 0) close(kt->schedstat_fd);
-  kt->stat_fd = kt->schedstat_fd = -1;
+  if (kt->syscall_fd >= 0) close(kt->syscall_fd);
+  kt->stat_fd = kt->syscall_fd = -1;
 }
 
 namespace {

@@ -105,7 +105,10 @@ struct ProcIdle {
 
 // A task to run next on `p`, or nullptr when the runtime stops.
 Task* find_work(Processor* p) {
-  if (Task* t = proc_pick(p)) return t;
+  if (Task* t = proc_pick(p)) {
+    p->idle.store(false, std::memory_order_relaxed);  // switch_away set it when it came here empty-handed
+    return t;
+  }
   const std::uint64_t start = now_ns();
   ProcIdle idle{p, *p->rt};
   spin_then_park(p->park, idle);

@@ -48,7 +48,7 @@ struct KThread {
   std::atomic<std::uint32_t> standin_verdict{0};  // kVerdict* (handoff.hpp): the monitor writes, the thread resets
   KThread* next_spare = nullptr;     // spare list link (protected by the runtime's spare lock)
   int stat_fd = -1;                  // /proc/self/task/<tid>/stat, read by sysmon (unmarked hand-off)
-  int schedstat_fd = -1;             // /proc/self/task/<tid>/schedstat
+  int syscall_fd = -1;               // /proc/self/task/<tid>/syscall
 };
 
 }  // namespace skyloft

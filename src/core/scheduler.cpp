@@ -214,6 +214,8 @@ void yield() {
 
 void exit() { throw detail::TaskExit{}; }
 
+void exit_now() noexcept { task_exit_now(); }
+
 }  // namespace this_task
 
 }  // namespace skyloft

@@ -89,7 +89,12 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
     greg_t* regs = uc->uc_mcontext.gregs;
     auto pc = static_cast<std::uintptr_t>(regs[REG_RIP]);
     auto sp = static_cast<std::uintptr_t>(regs[REG_RSP]);
-    if (!kSignalsDeliveredLate && async_safe_point(*t, pc, sp)) {
+    // A blocking system call interrupted by this signal is restarted by re-executing its `syscall`
+    // instruction (0f 05), to which the kernel rewound the PC: never redirect there (the hand-off relies
+    // on a thread blocked in a call not running task code, core/handoff.cpp H3).
+    const auto* insn = reinterpret_cast<const unsigned char*>(pc);
+    const bool at_syscall = insn[0] == 0x0f && insn[1] == 0x05;
+    if (!kSignalsDeliveredLate && !at_syscall && async_safe_point(*t, pc, sp)) {
       t->preempt_off.store(1, std::memory_order_relaxed);  // sky_preempt_entry clears it
       std::atomic_signal_fence(std::memory_order_seq_cst);
       sp -= 128 + sizeof(std::uintptr_t);  // skip the red zone, then "push" the interrupted PC
