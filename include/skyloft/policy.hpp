@@ -153,6 +153,9 @@ using PolicyFactory = std::function<std::unique_ptr<Policy>()>;
 void register_policy(std::string name, PolicyFactory factory);
 // Names of all registered policies (built-in first).
 std::vector<std::string> policy_names();
+// True when this build checks the contract at run time (debug and sanitizer builds): a task handed to a
+// policy that is not returned exactly once is then a fatal error naming the policy.
+bool policy_contract_checked() noexcept;
 // Creates a policy by name; throws ConfigError naming the known policies when `name` is unknown.
 std::unique_ptr<Policy> make_policy(std::string_view name);
 

@@ -14,12 +14,12 @@ namespace skyloft {
       ::skyloft::sky_fatal("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
   } while (0)
 
-// Checks a precondition of the runtime's internal contracts (the policy contract among them) in debug
-// builds; compiled out with NDEBUG.
-#ifdef NDEBUG
+// Checks a precondition of the runtime's internal contracts (the policy contract among them) in checked
+// builds (SKYLOFT_CONTRACT_CHECKS: the debug, asan and tsan presets); compiled out in release.
+#if SKYLOFT_CONTRACT_CHECKS
+#define SKY_DEBUG_ASSERT(cond) SKY_ASSERT(cond)
+#else
 #define SKY_DEBUG_ASSERT(cond) \
   do {                         \
   } while (0)
-#else
-#define SKY_DEBUG_ASSERT(cond) SKY_ASSERT(cond)
 #endif

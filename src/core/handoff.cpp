@@ -34,6 +34,7 @@
 
 #include "core/fatal.hpp"
 #include "core/kthread.hpp"
+#include "core/policy_check.hpp"
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
 #include "core/sysmon.hpp"
@@ -84,6 +85,7 @@ Processor* reacquire_processor(Processor* standin, Task* cur) noexcept {
   if (verdict == kVerdictCancelled) return this_proc();  // the monitor restored our thread-locals
   RuntimeCore* rt = standin->rt;
   cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+  policy_hand(cur);
   rt->policy->wakeup(cur, -1);  // blocked on P by the monitor (H4); now runnable anywhere
   cur->saved_errno = *standin->errno_slot;
   cur->saved_eh = *standin->eh_slot;
@@ -102,6 +104,7 @@ namespace {
 
 void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t) noexcept {
   m1->standin.current = t;
+  policy_not_held(t);
   p.policy->block(t, p.index);
   p.current = nullptr;
   p.pending_next = nullptr;

@@ -22,6 +22,7 @@
 #include "core/fatal.hpp"
 #include "core/fault.hpp"
 #include "core/handoff.hpp"
+#include "core/policy_check.hpp"
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
 #include "skyloft/preempt.hpp"
@@ -74,7 +75,7 @@ struct ProcIdle {
 
   bool find() {
     if ((found = proc_pick(p)) != nullptr) return true;
-    if ((found = p->policy->balance(p->index)) != nullptr) {
+    if ((found = policy_took(p->policy->balance(p->index))) != nullptr) {
       p->steals.add();
       return true;
     }

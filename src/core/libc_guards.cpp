@@ -5,6 +5,9 @@
 // call dl_iterate_phdr again and enter the loader's critical section while the first is still inside it
 // (the lock sees the same owner). So the runtime's definition runs glibc's with the task's preemption
 // disabled. A callback that blocks or yields voluntarily still lets another task in; callbacks must not.
+//
+// Not in sanitizer builds: the sanitizer runtimes call dl_iterate_phdr while they initialise, before any
+// symbol lookup can run, and intercept it themselves.
 #include <dlfcn.h>
 #include <link.h>
 
@@ -12,6 +15,7 @@
 #include "core/fatal.hpp"
 #include "skyloft/preempt.hpp"
 
+#if !(SKY_ASAN || SKY_TSAN)
 namespace {
 
 using IterateFn = int (*)(int (*)(dl_phdr_info*, std::size_t, void*), void*);
@@ -19,12 +23,8 @@ using IterateFn = int (*)(int (*)(dl_phdr_info*, std::size_t, void*), void*);
 IterateFn real_dl_iterate_phdr() {
   static const IterateFn fn = [] {
     void* f = nullptr;
-#if SKY_ASAN || SKY_TSAN
-    f = dlsym(RTLD_NEXT, "dl_iterate_phdr");  // the sanitizer's interceptor, which calls glibc's
-#else
     if (void* libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD)) f = dlvsym(libc, "dl_iterate_phdr", "GLIBC_2.2.5");
     if (f == nullptr) f = dlsym(RTLD_NEXT, "dl_iterate_phdr");
-#endif
     if (f == nullptr) skyloft::sky_fatal("cannot find glibc's dl_iterate_phdr");
     return reinterpret_cast<IterateFn>(f);
   }();
@@ -37,3 +37,4 @@ extern "C" int dl_iterate_phdr(int (*callback)(dl_phdr_info*, std::size_t, void*
   skyloft::PreemptGuard guard;
   return real_dl_iterate_phdr()(callback, data);
 }
+#endif  // !(SKY_ASAN || SKY_TSAN)

@@ -94,6 +94,7 @@ Processor* switch_away(Processor* p, Task* cur, bool exiting) noexcept {
 
 [[noreturn]] void exit_current(Task* t) noexcept {
   Processor* p = proc_in_section(t);
+  policy_not_held(t);
   p->policy->task_finish(t, p->index);
   p->exited.add();
   t->state.store(TaskState::exited, std::memory_order_relaxed);
@@ -147,12 +148,14 @@ void task_park(WaitReason reason) noexcept {
   }
   cur->wait_reason.store(reason, std::memory_order_relaxed);
   cur->state.store(TaskState::blocked, std::memory_order_relaxed);
+  policy_not_held(cur);
   p->policy->block(cur, p->index);
   std::uint32_t expected = kParkEmpty;
   if (!cur->park_state.compare_exchange_strong(expected, kParkParked, std::memory_order_acq_rel)) {
     // Unparked between the check and here: blocked and woken at once, keeping block/wakeup paired.
     cur->park_state.store(kParkEmpty, std::memory_order_relaxed);
     cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+    policy_hand(cur);
     p->policy->wakeup(cur, p->index);
   }
   switch_away(p, cur, false);
@@ -166,11 +169,13 @@ void task_unpark(Task* task) noexcept {
   task->state.store(TaskState::runnable, std::memory_order_relaxed);
   Processor* p = this_proc();
   RuntimeCore* rt = current_runtime();
+  policy_hand(task);
   rt->policy->wakeup(task, p ? p->index : -1);
 }
 
 Processor* task_yield_locked(Processor* p, Task* cur) noexcept {
   cur->state.store(TaskState::runnable, std::memory_order_relaxed);
+  policy_hand(cur);
   p->policy->yield(cur, p->index);
   return switch_away(p, cur, false);
 }

@@ -2,6 +2,7 @@
 // tasks, runtime sections.
 #pragma once
 
+#include "core/policy_check.hpp"
 #include "core/processor.hpp"
 #include "core/runtime_core.hpp"
 #include "core/spinlock.hpp"
@@ -109,7 +110,7 @@ inline void sched_poll(Processor* p) noexcept {
 
 inline Task* proc_pick(Processor* p) {
   sched_poll(p);
-  return p->policy->pick_next(p->index);
+  return policy_took(p->policy->pick_next(p->index));
 }
 
 inline void RuntimeSection::leave(Task* t) noexcept {

@@ -76,6 +76,9 @@ class Task {
   std::atomic<std::uint32_t> preempt_off{1};
   bool self_free = false;   // exited while detached: the next context on its thread  frees it
   int target_worker = -1;   // from the spawn core hint
+#if SKYLOFT_CONTRACT_CHECKS
+  std::atomic<std::uint8_t> policy_owned{0};  // 1 while the policy holds it (policy_check.hpp)
+#endif
   int saved_errno = 0;      // errno while switched out
   EhGlobals saved_eh;       // libstdc++'s per-thread exception state while switched out
   detail::TaskBody body = nullptr;

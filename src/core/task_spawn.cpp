@@ -82,6 +82,7 @@ void task_launch(Task* task, TaskBody body) noexcept {
   } else {
     rt->external_spawned.fetch_add(1, std::memory_order_release);
   }
+  policy_hand(task);
   rt->policy->spawn(task, w && w->index >= 0 ? w->index : -1, task->target_worker);
 }
 

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/kthread.hpp"
+#include "core/policy_check.hpp"
 #include "core/runtime_core.hpp"
 #include "core/sysmon.hpp"
 #include "core/wait_table.hpp"
@@ -59,6 +60,7 @@ ShutdownReport stop_runtime(RuntimeCore& rt) {
   for (auto& kt : rt.kthreads) kt->os.join();
   rt.dispatcher.join();
   rt.preempt->stop();
+  policy_check_quiescent(rt.policy->name());
   // S3
   std::vector<Task*> blocked_tasks;
   wait_table_drop_tasks(rt.epoch, rt.report.blocked, blocked_tasks);
