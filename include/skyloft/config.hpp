@@ -42,10 +42,13 @@ struct Config {
   std::uint32_t quantum_us = 100;
   // hybrid: how long after raising the flag the task gets to reach a preempt point before it is signalled.
   std::uint32_t hybrid_grace_us = 20;
+  // Socket of a skyloftd to join (several apps then share the daemon's cores); nullopt: run standalone on
+  // `cores`. An empty string is an error.
+  std::optional<std::string> daemon;
 
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
-  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US and SKYLOFT_HYBRID_GRACE_US over the defaults above. A variable that
-  // is set but malformed throws ConfigError.
+  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US and SKYLOFT_DAEMON over the defaults above.
+  // A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 
