@@ -210,6 +210,7 @@ inline void write_line(int fd, const std::string& s) {
 //   u: unregister and exit 0      x: exit without unregistering
 //   w: wait until the daemon connection is lost, answer "lost <old epoch, read from the old mapping>"
 //   r: reconnect (re-register), answer like the first registration
+//   b: answer "busy", then for 3 s report holding core index 0 full time (cpu_ns, switches), then "done"
 // Its first line is "ok <id> <generation> <epoch hex> <cores>" or "err <message>".
 class AppProcess {
  public:
@@ -300,6 +301,21 @@ class AppProcess {
         // The old region is still mapped and usable.
         client->descriptor().tasks.store(7);
         write_line(out, fmt::format("lost {:08x} {}", client->region().control().epoch, client->descriptor().tasks.load()));
+      } else if (*cmd == "b") {
+        write_line(out, "busy");
+        ma::AppCoreStats& st = client->descriptor().cores[0];
+        client->descriptor().tasks.store(3);
+        st.runqueue_len.store(2);
+        st.switches_in.fetch_add(1);
+        auto start = Clock::now(), last = start;
+        while (Clock::now() - start < 3s) {
+          std::this_thread::sleep_for(1ms);
+          auto t = Clock::now();
+          st.cpu_ns.fetch_add(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t - last).count()));
+          last = t;
+        }
+        st.switches_out.fetch_add(1);
+        write_line(out, "done");
       } else if (*cmd == "r") {
         try {
           client->reconnect(10000 * kSlow);
