@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <fstream>
 #include <stdexcept>
 #include <string_view>
 
@@ -92,6 +93,21 @@ gid_t parse_gid(std::string_view opt, const std::string& s) {
   return gr.gr_gid;
 }
 
+// The online cores (/sys/devices/system/cpu/online), or 0 .. nprocs-1 if that cannot be read.
+std::vector<int> online_cores() {
+  std::ifstream f("/sys/devices/system/cpu/online");
+  std::string line;
+  if (f && std::getline(f, line)) {
+    try {
+      return skyloft::parse_core_list(line);
+    } catch (const skyloft::ConfigError&) {
+    }
+  }
+  std::vector<int> all;
+  for (long c = 0; c < sysconf(_SC_NPROCESSORS_ONLN); ++c) all.push_back(static_cast<int>(c));
+  return all;
+}
+
 LogLevel parse_level(std::string_view v) {
   if (v == "error") return LogLevel::error;
   if (v == "warn") return LogLevel::warn;
@@ -155,22 +171,24 @@ ParseOutcome parse_options(int argc, char** argv) {
       }
     }
 
-    // Cores: parse, then every one must be available to this process (cpuset, affinity).
-    const std::vector<int> allowed = skyloft::allowed_cores();
+    // Cores: parse, then every one must be online. (skyloftd itself need not run on them: a unit file may
+    // pin the daemon to a housekeeping core.) The default is the cores skyloftd may run on, which in a
+    // container is its cpuset.
     if (cores_text) {
       try {
         o.cores = skyloft::parse_core_list(*cores_text);
       } catch (const skyloft::ConfigError& e) {
         throw Bad(fmt::format("--cores: {}", e.what()));
       }
+      const std::vector<int> online = online_cores();
       for (int c : o.cores) {
-        if (std::find(allowed.begin(), allowed.end(), c) == allowed.end()) {
-          throw Bad(fmt::format("--cores: core {} is out of range: skyloftd may run on cores {} only", c,
-                                skyloft::format_core_list(allowed)));
+        if (std::find(online.begin(), online.end(), c) == online.end()) {
+          throw Bad(fmt::format("--cores: core {} is out of range: the cores online are {}", c,
+                                skyloft::format_core_list(online)));
         }
       }
     } else {
-      o.cores = allowed;
+      o.cores = skyloft::allowed_cores();
     }
     if (o.cores.size() > skyloft::multiapp::kMaxManagedCores) {
       throw Bad(fmt::format("--cores: {} cores, at most {} can be managed (pass --cores)", o.cores.size(),
