@@ -192,8 +192,9 @@ int Server::run() {
       fds.push_back({c->fd.get(), POLLIN, 0});
       fd_conn.push_back(c.get());
       fd_app.push_back(-1);
-      if (c->have > 0) {
-        std::int64_t left = std::max<std::int64_t>(0, c->started_ms + opt_.message_timeout_ms - now);
+      std::int64_t due = c->have > 0 ? c->started_ms : c->app < 0 ? c->idle_since_ms : -1;
+      if (due >= 0) {
+        std::int64_t left = std::max<std::int64_t>(0, due + opt_.message_timeout_ms - now);
         timeout = timeout < 0 ? static_cast<int>(left) : std::min(timeout, static_cast<int>(left));
       }
     }
@@ -264,6 +265,7 @@ void Server::accept_peers() {
     }
     auto c = std::make_unique<Conn>();
     c->fd.reset(fd);
+    c->idle_since_ms = now_ms();
     ucred cred{};
     socklen_t len = sizeof cred;
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
@@ -322,6 +324,7 @@ void Server::on_readable(Conn& c) {
       Parsed<Message> m = parse_body(*c.header, std::span<const std::uint8_t>(c.buf.data() + kHeaderSize, c.header->length));
       c.have = 0;
       c.header.reset();
+      c.idle_since_ms = now_ms();
       ++messages;
       if (!m.ok()) {
         reject(c, m.error.code, m.error.message);
@@ -420,7 +423,7 @@ void Server::do_unregister(Conn& c, const UnregisterRequest& r) {
            fmt::format("unregister: app {} generation {} is not registered over this connection", r.app_id, r.generation));
     return;
   }
-  release(r.app_id, "unregistered");
+  release(r.app_id, "unregistered", true);
   if (std::string err = send_message(c.fd.get(), Message(UnregisteredReply{r.app_id, r.generation}), {}, true); !err.empty()) {
     close_conn(c, "reply failed");
   }
@@ -459,13 +462,13 @@ void Server::close_conn(Conn& c, const char* why) {
   c.fd.reset();
 }
 
-void Server::release(std::uint32_t id, const char* why) {
+void Server::release(std::uint32_t id, const char* why, bool keep_connection) {
   App a = std::move(*apps_[id]);
   apps_[id].reset();
   if (a.conn != nullptr) {
     a.conn->app = -1;
-    // An app that died leaves nothing to talk to; an app that unregistered keeps its connection.
-    if (std::strcmp(why, "unregistered") != 0) close_conn(*a.conn, why);
+    a.conn->idle_since_ms = now_ms();
+    if (!keep_connection) close_conn(*a.conn, why);
   }
   ControlTable& ctl = region_->control();
   std::uint32_t next_gen = a.generation + 1;
@@ -547,10 +550,14 @@ void Server::reassign() {
 void Server::expire_partial_messages() {
   const std::int64_t now = now_ms();
   for (auto& c : conns_) {
-    if (c->dead || c->have == 0 || now < c->started_ms + opt_.message_timeout_ms) continue;
-    std::size_t need = c->header ? kHeaderSize + c->header->length : kHeaderSize;
-    reject(*c, ErrorCode::timeout,
-           fmt::format("incomplete message: {} of {} bytes after {} ms", c->have, need, opt_.message_timeout_ms));
+    if (c->dead) continue;
+    if (c->have > 0 && now >= c->started_ms + opt_.message_timeout_ms) {
+      std::size_t need = c->header ? kHeaderSize + c->header->length : kHeaderSize;
+      reject(*c, ErrorCode::timeout,
+             fmt::format("incomplete message: {} of {} bytes after {} ms", c->have, need, opt_.message_timeout_ms));
+    } else if (c->have == 0 && c->app < 0 && now >= c->idle_since_ms + opt_.message_timeout_ms) {
+      reject(*c, ErrorCode::timeout, fmt::format("no request within {} ms", opt_.message_timeout_ms));
+    }
   }
 }
 

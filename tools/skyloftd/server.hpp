@@ -5,7 +5,9 @@
 //     started message must be complete within --message-timeout-ms;
 //   - a reply that does not fit the peer's socket buffer at once ends that connection (replies are a few
 //     hundred bytes, so only a peer that never reads gets there);
-//   - any error reply ends the connection it is sent on; every other connection is untouched.
+//   - any error reply ends the connection it is sent on; every other connection is untouched;
+//   - a peer that is not registered must send a request within the timeout too (connections are a
+//     bounded resource: kMaxConnections).
 //
 // An app's registration lasts until the first of: its unregister message, its connection closing, its
 // process exiting (pidfd). Each ends the same way (release): the slot's generation is bumped, its
@@ -55,6 +57,7 @@ class Server {
     std::size_t have = 0;
     std::optional<skyloft::multiapp::Header> header;
     std::int64_t started_ms = 0;     // when the first byte of the current message arrived
+    std::int64_t idle_since_ms = 0;  // accept or last reply: an unregistered peer must speak within the timeout
     int app = -1;                    // app id registered over this connection
     bool dead = false;               // closed; removed at the end of the loop iteration
   };
@@ -79,7 +82,9 @@ class Server {
   void do_query(Conn& c);
   void reject(Conn& c, skyloft::multiapp::ErrorCode code, const std::string& why);
   void close_conn(Conn& c, const char* why);
-  void release(std::uint32_t id, const char* why);
+  // Ends app `id`'s registration. keep_connection: it unregistered and may go on talking; otherwise (death,
+  // hangup, a bad message) its connection is closed too.
+  void release(std::uint32_t id, const char* why, bool keep_connection = false);
   void reassign();
   void expire_partial_messages();
   bool peer_allowed(const Conn& c) const;
