@@ -151,6 +151,8 @@ TEST(Daemon, TwelveAppsRegisterAtOnce) {
     const ma::AppDescriptor* desc = st.region.app(a->id());
     ASSERT_NE(desc, nullptr);
     EXPECT_EQ(desc->run_state.load(), static_cast<std::uint32_t>(ma::AppRunState::running));
+    EXPECT_EQ(desc->app_class.load(), static_cast<std::uint32_t>(e.app_class));
+    EXPECT_EQ(desc->generation.load(), e.generation);
   }
   EXPECT_EQ(names.size(), 12u);
   // Every core has exactly one granted owner, and it is eligible there.

@@ -152,7 +152,8 @@ struct AppDescriptor {
   std::atomic<std::uint64_t> tasks;       // live tasks
   std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the last report
   std::atomic<std::uint32_t> demand;      // cores the app wants now
-  std::uint8_t pad_[128 - 52];
+  std::atomic<std::uint32_t> app_class;   // AppClass (copy, written by the daemon at registration)
+  std::uint8_t pad_[128 - 56];
   AppCoreStats cores[kMaxManagedCores];
 };
 

@@ -146,6 +146,7 @@ void DaemonRegion::reset_descriptor(std::uint32_t id, std::uint32_t generation) 
   d.tasks.store(0, std::memory_order_relaxed);
   d.heartbeat_ns.store(0, std::memory_order_relaxed);
   d.demand.store(0, std::memory_order_relaxed);
+  d.app_class.store(0, std::memory_order_relaxed);
   d.pid.store(0, std::memory_order_relaxed);
   for (AppCoreStats& s : d.cores) {
     s.runqueue_len.store(0, std::memory_order_relaxed);

@@ -380,6 +380,7 @@ void Server::do_register(Conn& c, const RegisterRequest& r) {
   d.pid.store(static_cast<std::uint32_t>(a.pid), std::memory_order_relaxed);
   d.run_state.store(static_cast<std::uint32_t>(AppRunState::starting), std::memory_order_relaxed);
   d.demand.store(a.demand, std::memory_order_relaxed);
+  d.app_class.store(static_cast<std::uint32_t>(a.app_class), std::memory_order_relaxed);
   {
     Publication p(ctl);
     AppEntry& e = ctl.apps[id];
