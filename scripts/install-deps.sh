@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, tests, benchmarks and demo need (only those missing).
+# `install-deps.sh fuzz` adds clang and its libFuzzer runtime (scripts/fuzz.sh).
 set -euo pipefail
 packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev)
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -53,9 +53,14 @@ struct Config {
   // that the runtime did not send go to the program's own handler.
   int preempt_signal = 23;  // SIGURG
 
+  // Socket of a skyloftd to join (several apps then share the daemon's cores); nullopt: run standalone on
+  // `cores`. An empty string is an error.
+  std::optional<std::string> daemon;
+
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
-  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS and
-  // SKYLOFT_PREEMPT_SIGNAL over the defaults above. A variable that is set but malformed throws ConfigError.
+  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS,
+  // SKYLOFT_PREEMPT_SIGNAL and SKYLOFT_DAEMON over the defaults above. A variable that is set but malformed
+  // throws ConfigError.
   static Config from_env();
 };
 

@@ -128,6 +128,12 @@ Config Config::from_env() {
   if (const char* v = std::getenv("SKYLOFT_PREEMPT_SIGNAL")) {
     c.preempt_signal = parse_env_number<int>("SKYLOFT_PREEMPT_SIGNAL", v, 64);
   }
+  if (const char* v = std::getenv("SKYLOFT_DAEMON")) {
+    c.daemon = trim(v);
+    if (c.daemon->empty()) {
+      throw ConfigError("SKYLOFT_DAEMON is set but empty: give the socket path of a running skyloftd, or unset it");
+    }
+  }
   if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
     c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);
   }

@@ -95,6 +95,13 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
     }
     cores.erase(it);
   }
+  if (config.daemon) {
+    // The daemon side (skyloftd, the shared region, the client) exists; the runtime's half of the
+    // Single Binding Rule (core hand-over between applications at the poll point) does not yet.
+    throw ConfigError(fmt::format("daemon '{}': joining a skyloftd is not implemented in the runtime yet; "
+                                  "unset SKYLOFT_DAEMON / Config::daemon to run standalone",
+                                  *config.daemon));
+  }
   if (config.handoff_us > 1'000'000) {
     throw ConfigError(fmt::format("handoff_us {} is out of range (0..1000000 microseconds; 0 turns the hand-off off)",
                                   config.handoff_us));
