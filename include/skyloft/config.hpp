@@ -52,10 +52,13 @@ struct Config {
   // The signal preemption and the hand-off use (SIGURG by default, as Go does). Signals of this number
   // that the runtime did not send go to the program's own handler.
   int preempt_signal = 23;  // SIGURG
+  // I/O backend (io.hpp): "auto" (io_uring where the kernel allows it, else epoll, announced on stderr),
+  // "uring" or "epoll".
+  std::string io_backend = "auto";
 
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
-  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS and
-  // SKYLOFT_PREEMPT_SIGNAL over the defaults above. A variable that is set but malformed throws ConfigError.
+  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS,
+  // SKYLOFT_PREEMPT_SIGNAL and SKYLOFT_IO_BACKEND over the defaults above. A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

@@ -15,6 +15,7 @@
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
 #include "core/sysmon.hpp"
+#include "io/poller.hpp"
 #include "preempt/mechanism.hpp"
 #include "runtime/runtime_impl.hpp"
 
@@ -102,6 +103,7 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   if (config.stall_ms > 3'600'000) {
     throw ConfigError(fmt::format("stall_ms {} is out of range (0..3600000; 0 turns the watchdog off)", config.stall_ms));
   }
+  io_validate_backend(config.io_backend);
   if (cores.size() > kMaxWorkers) {
     throw ConfigError(fmt::format("{} worker cores requested; at most {} are supported", cores.size(), kMaxWorkers));
   }
