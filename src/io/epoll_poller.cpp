@@ -3,14 +3,17 @@
 // The public layer tries each call non-blocking and, on EAGAIN, parks in wait_ready() until the fd is
 // ready. Protocol:
 //   E1. wait_ready links a Waiter (on the task's stack) into the fd's list under `lock_` and (re)arms the
-//       fd with EPOLLONESHOT for the union of its waiters' events; kPollIo is set; the task parks in the
-//       wait table on Waiter::c.done, with the deadline as a wait-table timer (so shutdown sees it).
-//   E2. The poll point (kPollIo) calls epoll_wait with a zero timeout; for each ready fd it unlinks the
-//       waiters whose events fired (hang-up and errors wake everyone), re-arms the fd for those left,
-//       and completes the records (the wake itself happens after the lock is released).
+//       fd with EPOLLONESHOT for the union of its waiters' events; it counts in ops_ (kPollIo, poller.hpp
+//       R1); the task parks in the wait table on Waiter::c.done, with the deadline as a wait-table timer
+//       (so shutdown sees it).
+//   E2. Reaping (this processor's poll point, or another's at most every 20 us, R2) calls
+//       epoll_wait with a zero timeout; for each ready fd it unlinks the waiters whose events fired
+//       (hang-up and errors wake everyone), re-arms the fd for those left, and completes the records (the
+//       wake itself happens after the lock is released). Concurrent reapers split the events.
 //   E3. A waiter whose deadline passed unlinks itself under `lock_`, from whichever processor it runs on
 //       (that is why the list has a lock); if E2 already completed it, it reports readiness instead.
-//   E4. Parking: ppoll on the epoll fd and an eventfd; wake() writes the eventfd. The eventfd is drained
+//   E4. Parking with waiters linked: ppoll on the epoll fd and an eventfd, else the plain futex; wake()
+//       does both a FUTEX_WAKE and an eventfd write (the parker may be in either). The eventfd is drained
 //       after each sleep; a stale count only makes the next sleep return at once.
 // Closing an fd removes it from the epoll set (the kernel does that); stale list entries cannot exist,
 // because every waiter unlinks before it returns (E2 or E3).
@@ -19,6 +22,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include <climits>
 
 #include <mutex>
 #include <unordered_map>
@@ -69,9 +74,8 @@ class EpollPoller final : public IoPoller {
         if (head == nullptr) waiters_.erase(fd);
         return static_cast<std::int32_t>(events);
       }
-      nwaiters_.fetch_add(1, std::memory_order_relaxed);
+      ops_added();
     }
-    want_poll();
     // `this` may belong to another processor's thread from here on; only lock_ and the list are used.
     const Deadline d = deadline_ns == UINT64_MAX
                            ? kNoDeadline
@@ -88,21 +92,19 @@ class EpollPoller final : public IoPoller {
           }
         }
         if (it->second == nullptr) waiters_.erase(it);
-        nwaiters_.fetch_sub(1, std::memory_order_relaxed);
+        ops_removed(1);
         return -ETIMEDOUT;
       }
     }
     return w.c.res;
   }
 
-  // E2
-  void poll(Processor&, std::uint64_t) noexcept override {
-    reap(0);
-    if (nwaiters_.load(std::memory_order_relaxed) == 0) done_polling();
-  }
-
   // E4
   void wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::uint64_t deadline_ns) noexcept override {
+    if (ops_in_flight() == 0) {
+      futex_wait_word(word, expected, deadline_ns);
+      return;
+    }
     if (word.load(std::memory_order_acquire) == expected) {
       pollfd fds[2] = {{epfd_, POLLIN, 0}, {evfd_, POLLIN, 0}};
       timespec ts;
@@ -121,7 +123,8 @@ class EpollPoller final : public IoPoller {
     }
   }
 
-  void wake(const std::atomic<std::uint32_t>&) noexcept override {
+  void wake(const std::atomic<std::uint32_t>& word) noexcept override {
+    futex_wake_word(word, INT_MAX);
     const std::uint64_t one = 1;
     while (write(evfd_, &one, sizeof one) < 0 && errno == EINTR) {
     }
@@ -129,29 +132,20 @@ class EpollPoller final : public IoPoller {
 
   std::size_t cancel_all() noexcept override {
     std::lock_guard<SpinLock> g(lock_);
-    const std::size_t n = nwaiters_.load(std::memory_order_relaxed);
+    const std::uint32_t n = ops_in_flight();
     waiters_.clear();  // the tasks stay in the wait table and are reported there
-    nwaiters_.store(0, std::memory_order_relaxed);
+    ops_removed(n);
     return n;
   }
 
- private:
-  // (Re)arms `fd` for the union of its waiters' events. False if the fd cannot be polled. lock_ held.
-  bool arm(int fd, const Waiter* head) noexcept {
-    epoll_event ev{};
-    for (const Waiter* w = head; w != nullptr; w = w->next) ev.events |= w->events;
-    ev.events |= EPOLLONESHOT;
-    ev.data.fd = fd;
-    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) return true;
-    if (errno == ENOENT && epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0) return true;
-    return false;
-  }
-
-  void reap(int timeout_ms) noexcept {
+ protected:
+  void submit_pending() noexcept override {}
+  // E2
+  unsigned reap() noexcept override {
     epoll_event evs[64];
-    const int n = epoll_wait(epfd_, evs, 64, timeout_ms);
-    if (n <= 0) return;
-    ready_.clear();
+    const int n = epoll_wait(epfd_, evs, 64, 0);
+    if (n <= 0) return 0;
+    std::vector<Waiter*> ready;
     {
       std::lock_guard<SpinLock> g(lock_);
       for (int i = 0; i < n; ++i) {
@@ -165,7 +159,7 @@ class EpollPoller final : public IoPoller {
           if ((got & (w->events | kAlways)) != 0) {
             *pp = w->next;
             w->c.res = static_cast<std::int32_t>(got);
-            ready_.push_back(w);
+            ready.push_back(w);
           } else {
             pp = &w->next;
           }
@@ -173,23 +167,36 @@ class EpollPoller final : public IoPoller {
         if (it->second == nullptr) {
           waiters_.erase(it);
         } else if (!arm(fd, it->second)) {
-          for (Waiter* w = it->second; w != nullptr; w = w->next) ready_.push_back(w);  // gone: wake them
+          for (Waiter* w = it->second; w != nullptr; w = w->next) ready.push_back(w);  // gone: wake them
           waiters_.erase(it);
         }
       }
-      nwaiters_.fetch_sub(static_cast<std::uint32_t>(ready_.size()), std::memory_order_relaxed);
+      ops_removed(static_cast<unsigned>(ready.size()));
       // Completed under the lock so E3 sees `done` once it gets the lock; the wake needs no lock.
-      for (Waiter* w : ready_) w->c.done.store(1, std::memory_order_seq_cst);
+      for (Waiter* w : ready) w->c.done.store(1, std::memory_order_seq_cst);
     }
-    for (Waiter* w : ready_) wake_address(w->c.done);  // the address is only a key (the waiter may be gone)
+    for (Waiter* w : ready) wake_address(w->c.done);  // the address is only a key (the waiter may be gone)
+    return static_cast<unsigned>(ready.size());
+  }
+  bool maybe_ready() const noexcept override { return true; }
+  std::uint64_t help_interval_ns() const noexcept override { return 20'000; }
+
+ private:
+  // (Re)arms `fd` for the union of its waiters' events. False if the fd cannot be polled. lock_ held.
+  bool arm(int fd, const Waiter* head) noexcept {
+    epoll_event ev{};
+    for (const Waiter* w = head; w != nullptr; w = w->next) ev.events |= w->events;
+    ev.events |= EPOLLONESHOT;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd_, EPOLL_CTL_MOD, fd, &ev) == 0) return true;
+    if (errno == ENOENT && epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0) return true;
+    return false;
   }
 
   int epfd_ = -1;
   int evfd_ = -1;
   SpinLock lock_;
-  std::unordered_map<int, Waiter*> waiters_;   // fd -> its waiters (lock_)
-  std::atomic<std::uint32_t> nwaiters_{0};     // linked waiters; written under lock_, read by the driver
-  std::vector<Waiter*> ready_;                 // scratch of reap() (driver only)
+  std::unordered_map<int, Waiter*> waiters_;   // fd -> its waiters (lock_); ops_ counts them
 };
 
 }  // namespace

@@ -1,14 +1,24 @@
 // poller.hpp (internal) - the per-processor I/O backend and its hooks into the core.
 //
-// One IoPoller per processor, created by the first I/O call of a task on it (a runtime that does no I/O
-// creates no ring, no epoll set and prints nothing). It is the processor's PollSource (kPollIo: the poll
-// point reaps completions while operations are in flight) and its ParkBackend (a parked processor sleeps
-// where a completion, as well as ParkWord::unpark(), wakes it).
+// One IoPoller per processor, created at runtime start (io_start) before the processors run, so p->io is
+// read-only afterwards. It is the processor's PollSource and its ParkBackend (a processor parked with
+// operations in flight sleeps where a completion, as well as ParkWord::unpark(), wakes it; with none in
+// flight it sleeps on the plain futex, as before).
 //
-// Ownership: a poller is used only by the thread driving its processor (tasks inside a RuntimeSection,
-// the poll point, the park backend's wait), except wake() (any thread), timed_in_flight() (shutdown) and
-// the epoll backend's waiter list (own lock: a timed-out waiter leaves it from any processor). After the
-// processor's kernel threads are joined, shutdown owns it (io_shutdown).
+// Reaping (R1-R3):
+//   R1. kPollIo is set on EVERY processor while any poller of the runtime has operations in flight (the
+//       0 -> 1 transition of a poller's ops_ counts in busy_pollers and raises the bits; a poller's own
+//       driver clears its bit only after seeing busy_pollers == 0, and re-checks after clearing).
+//   R2. At its poll point a processor submits its own prepared SQEs, reaps its own completions, and reaps
+//       other pollers' completions (uring: a look at their CQ tails at every poll point; epoll: a system
+//       call, so at most every 20 us). A long task alone on its core is never interrupted by the
+//       tickless preemption, so without R2 its ring would hold completions until it blocks.
+//   R3. The completion queue has one consumer at a time (cq lock, try-lock for helpers; the owner holds
+//       it while it sleeps in its ring, so helpers skip that ring). Submission stays owner-only.
+//
+// Ownership: submission state is the driving thread's (tasks inside a RuntimeSection, the poll point, the
+// park wait); the CQ and counters are shared as above; wake() from any thread; after the processors'
+// kernel threads are joined, shutdown owns every poller (io_shutdown).
 //
 // A completion record belongs to the waiting task (on its stack), never to the processor: it carries the
 // result and the word the task waits on in the wait table, so a task that migrated, was preempted or was
@@ -80,10 +90,26 @@ class IoPoller : public PollSource, public ParkBackend {
   // Shutdown, after the processor's threads stopped: cancels what is in flight; returns how many.
   virtual std::size_t cancel_all() noexcept = 0;
 
+  // PollSource (R1, R2): the driving thread's poll point.
+  void poll(Processor& p, std::uint64_t now) noexcept final;
+  std::uint32_t ops_in_flight() const noexcept { return ops_.load(std::memory_order_acquire); }
+
  protected:
-  void want_poll() noexcept { proc_.poll_bits.fetch_or(kPollIo, std::memory_order_relaxed); }
-  void done_polling() noexcept { proc_.poll_bits.fetch_and(~kPollIo, std::memory_order_relaxed); }
+  // Owner: submit what was prepared since the last round.
+  virtual void submit_pending() noexcept = 0;
+  // Any processor: complete what is ready, if the CQ is free (R3). Returns the operations completed.
+  virtual unsigned reap() noexcept = 0;
+  // Any processor: whether reap() would find something, as cheaply as possible.
+  virtual bool maybe_ready() const noexcept = 0;
+  // How often another processor may help this one (0: at every poll point).
+  virtual std::uint64_t help_interval_ns() const noexcept = 0;
+
+  void ops_added() noexcept;             // owner, one new operation (R1)
+  void ops_removed(unsigned n) noexcept; // any reaper, n operations finished (R1)
+
   Processor& proc_;
+  std::atomic<std::uint32_t> ops_{0};  // operations in flight: owner adds, reapers remove
+  std::uint64_t next_help_ = 0;        // driving thread: when it helps the others next
 };
 
 // Runs `op` on the caller's path (a task's processor backend, or a plain thread's blocking calls) with an
@@ -93,10 +119,10 @@ long run_op(const OpSpec& op, std::uint64_t deadline_ns) noexcept;
 // seen, -ETIMEDOUT or -errno. A task asks the poller of the processor it runs on at the time of the call.
 long wait_fd(int fd, std::uint32_t events, std::uint64_t deadline_ns) noexcept;
 
-// The resolved backend for runtime `rt` (resolves Config::io_backend on the first call, logging a fallback).
-BackendKind backend_for(RuntimeCore& rt) noexcept;
-// The poller of `p`, created on first use (nullptr if the backend is unavailable). Driving thread only.
-IoPoller* poller_of(Processor* p) noexcept;
+// The backend of the running runtime (BackendKind::none before io_start).
+BackendKind current_backend() noexcept;
+// The poller of `p` (nullptr if the backend is unavailable).
+inline IoPoller* poller_of(Processor* p) noexcept { return static_cast<IoPoller*>(p->io); }
 
 IoPoller* make_uring_poller(Processor& p) noexcept;  // nullptr on failure
 IoPoller* make_epoll_poller(Processor& p) noexcept;
@@ -106,6 +132,9 @@ bool probe_uring(const char** why) noexcept;
 }  // namespace io_detail
 
 // ---- hooks used by the core ----
+// Runtime start, before the processors run: resolves Config::io_backend and creates every processor's
+// poller (a fallback to epoll is announced once per process on stderr).
+void io_start(RuntimeCore& rt);
 // Throws ConfigError unless `name` is "auto", "uring" or "epoll".
 void io_validate_backend(const std::string& name);
 // True unless an I/O operation with a deadline is in flight (shutdown's quiescence test).

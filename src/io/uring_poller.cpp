@@ -1,16 +1,18 @@
 // uring_poller.cpp - the io_uring backend: one ring per processor.
 //
-// Protocol (U1-U5), all on the thread driving the processor:
+// Protocol (U1-U5); submission is the driving thread's, the CQ is shared as poller.hpp R1-R3 say:
 //   U1. A task prepares its SQE (and, with a deadline, a linked IORING_OP_LINK_TIMEOUT) tagged with the
-//       address of its Completion, sets kPollIo and parks. Nothing is submitted yet.
-//   U2. The poll point submits everything prepared since the last round (one io_uring_enter per round),
-//       then reaps the CQ (a look at the tail, no system call) and completes each record: res, then done,
-//       then wake_address(&done). The task wakes through the normal wake path, on any processor.
-//   U3. kPollIo stays set while operations are in flight and is cleared by the poller when none is.
-//   U4. Parking (ParkBackend::wait): reap; arm an IORING_OP_FUTEX_WAIT on the park word (once; it stays
-//       armed across parks until it completes); submit and wait for one CQE. So a completion and
-//       ParkWord::unpark() (a FUTEX_WAKE on the word, wake()) both end the sleep. If the word already
-//       changed, the futex wait completes at once with -EAGAIN (the check is the kernel's, atomic).
+//       address of its Completion, counts it in ops_ (kPollIo, R1) and parks. Nothing is submitted yet.
+//   U2. The poll point submits everything prepared since the last round (one io_uring_enter per round);
+//       reaping (this processor's poll point, or another's, R2) looks at the CQ tail (no system call) and
+//       completes each record: res, then done, then wake_address(&done). The task wakes through the
+//       normal wake path, on any processor.
+//   U3. kPollIo is cleared by each processor's poll point once no poller has operations in flight.
+//   U4. Parking (ParkBackend::wait) with operations in flight: under the cq lock, reap; arm an
+//       IORING_OP_FUTEX_WAIT on the park word (once; it stays armed across parks until it completes);
+//       submit and wait for one CQE. So a completion and ParkWord::unpark() (a FUTEX_WAKE of all waiters
+//       on the word, wake()) both end the sleep. If the word already changed, the futex wait completes at
+//       once with -EAGAIN (the check is the kernel's, atomic). With nothing in flight: the plain futex.
 //   U5. Shutdown (cancel_all, after the threads stopped): IORING_ASYNC_CANCEL_ANY, then reap until nothing
 //       is pending. Records are not completed (their tasks are reported as blocked and never run again).
 //
@@ -26,6 +28,7 @@
 #include <climits>
 
 #include "core/processor.hpp"
+#include "core/spinlock.hpp"
 #include "core/scheduler.hpp"
 #include "io/poller.hpp"
 
@@ -78,34 +81,31 @@ class UringPoller final : public IoPoller {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     prep(sqe, op);
     io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&c));
-    ++pending_;
+    pending_.fetch_add(1, std::memory_order_relaxed);
     if (c.timed) {
       sqe->flags |= IOSQE_IO_LINK;
       io_uring_sqe* t = io_uring_get_sqe(&ring_);
       io_uring_prep_link_timeout(t, &ts, IORING_TIMEOUT_ABS);
       io_uring_sqe_set_data64(t, kTagIgnore);
-      ++pending_;
+      pending_.fetch_add(1, std::memory_order_relaxed);
       timed_.fetch_add(1, std::memory_order_relaxed);
     }
-    ++ops_;
     unsubmitted_ = true;
-    want_poll();  // U1
+    ops_added();  // U1
     await(c);     // `this` belongs to the processor we leave: not touched below
     if (c.res == -ECANCELED && c.timed && now_ns() >= deadline_ns) return -ETIMEDOUT;
     return c.res;
   }
 
-  // U2, U3
-  void poll(Processor&, std::uint64_t) noexcept override {
-    if (unsubmitted_) flush();
-    reap();
-    if (ops_ == 0) done_polling();
-  }
-
   // U4
   void wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::uint64_t deadline_ns) noexcept override {
+    if (ops_in_flight() == 0) {
+      futex_wait_word(word, expected, deadline_ns);
+      return;
+    }
+    std::lock_guard<SpinLock> g(cq_lock_);  // helpers skip this ring while we sleep in it (R3)
     if (unsubmitted_) flush();
-    if (reap() != 0) return;  // a task became runnable: look for work first
+    if (reap_locked() != 0) return;  // a task became runnable: look for work first
     if (!futex_armed_) {
       if (io_uring_sq_space_left(&ring_) < 1) flush();
       io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
@@ -115,7 +115,7 @@ class UringPoller final : public IoPoller {
       sqe->addr3 = kFutexBitsetAny;
       io_uring_sqe_set_data64(sqe, kTagPark);
       futex_armed_ = true;
-      ++pending_;
+      pending_.fetch_add(1, std::memory_order_relaxed);
     }
     io_uring_cqe* cqe = nullptr;
     if (deadline_ns == UINT64_MAX) {
@@ -130,34 +130,48 @@ class UringPoller final : public IoPoller {
       }
     }
     unsubmitted_ = false;
-    reap();
+    reap_locked();
   }
 
   void wake(const std::atomic<std::uint32_t>& word) noexcept override { futex_wake_word(word, INT_MAX); }
 
   // U5
   std::size_t cancel_all() noexcept override {
-    const std::size_t ops = ops_;
-    if (pending_ == 0) return 0;
+    const std::size_t ops = ops_in_flight();
+    if (pending_.load(std::memory_order_relaxed) == 0) return 0;
     if (io_uring_sq_space_left(&ring_) < 1) io_uring_submit(&ring_);
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, kTagIgnore);
-    ++pending_;
+    std::size_t pending = pending_.load(std::memory_order_relaxed) + 1;
     const std::uint64_t give_up = now_ns() + 2'000'000'000ull;
-    while (pending_ != 0 && now_ns() < give_up) {
+    while (pending != 0 && now_ns() < give_up) {
       __kernel_timespec ts = to_kts(50'000'000);
       io_uring_cqe* cqe = nullptr;
       io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
       unsigned head, n = 0;
       io_uring_for_each_cqe(&ring_, head, cqe) { ++n; }
       io_uring_cq_advance(&ring_, n);
-      pending_ -= std::min<std::size_t>(pending_, n);
+      pending -= std::min<std::size_t>(pending, n);
     }
-    ops_ = 0;
+    pending_.store(0, std::memory_order_relaxed);
+    ops_removed(static_cast<unsigned>(ops));
     timed_.store(0, std::memory_order_release);
     return ops;
   }
+
+ protected:
+  void submit_pending() noexcept override {
+    if (unsubmitted_) flush();
+  }
+  unsigned reap() noexcept override {
+    if (!cq_lock_.try_lock()) return 0;
+    const unsigned n = reap_locked();
+    cq_lock_.unlock();
+    return n;
+  }
+  bool maybe_ready() const noexcept override { return io_uring_cq_ready(&ring_) != 0; }
+  std::uint64_t help_interval_ns() const noexcept override { return 0; }
 
  private:
   void flush() noexcept {
@@ -166,7 +180,8 @@ class UringPoller final : public IoPoller {
   }
 
   // Completes every CQE present; returns how many operations (not timeouts or park waits) completed.
-  unsigned reap() noexcept {
+  // cq_lock_ held.
+  unsigned reap_locked() noexcept {
     unsigned head, n = 0, ops = 0;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
@@ -183,8 +198,8 @@ class UringPoller final : public IoPoller {
     }
     if (n != 0) {
       io_uring_cq_advance(&ring_, n);
-      pending_ -= std::min<std::size_t>(pending_, n);
-      ops_ -= ops;
+      pending_.fetch_sub(n, std::memory_order_relaxed);
+      ops_removed(ops);
     }
     return ops;
   }
@@ -207,11 +222,11 @@ class UringPoller final : public IoPoller {
 
   io_uring ring_{};
   bool ready_ = false;
-  bool unsubmitted_ = false;   // SQEs prepared since the last io_uring_enter
-  bool futex_armed_ = false;   // the park futex wait is in the ring
-  std::size_t pending_ = 0;    // CQEs still to come (operations, linked timeouts, the park wait)
-  std::size_t ops_ = 0;        // operations in flight (kPollIo while non-zero)
-  std::atomic<std::uint32_t> timed_{0};  // operations with a deadline in flight; driver writes, shutdown reads
+  bool unsubmitted_ = false;   // SQEs prepared since the last io_uring_enter (driving thread)
+  SpinLock cq_lock_;           // the CQ's one consumer at a time (R3)
+  bool futex_armed_ = false;   // the park futex wait is in the ring (cq_lock_)
+  std::atomic<std::size_t> pending_{0};  // CQEs still to come (ops, linked timeouts, the park wait)
+  std::atomic<std::uint32_t> timed_{0};  // operations with a deadline in flight; shutdown reads
 };
 
 }  // namespace

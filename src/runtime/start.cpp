@@ -2,7 +2,7 @@
 // the preemption mechanism to the core, and starting the runtime's threads.
 //
 // Start order: fault and preemption signal handlers, policy init (it sees the processors), mechanism start,
-// one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
+// the I/O pollers (io_start), one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
 // the dispatcher of a centralized policy. Stopping is in shutdown.cpp.
 #include <algorithm>
 #include <stdexcept>
@@ -26,6 +26,7 @@ void start_runtime(RuntimeCore& rt) {
   install_preempt_handler(rt.config.preempt_signal);
   rt.policy->init(rt);
   rt.preempt->start(rt);
+  io_start(rt);  // every processor's I/O poller, before the processors run (p->io is read-only after)
   for (auto& p : rt.procs) rt.new_kthread(p.get());
   if (rt.config.handoff_us != 0) {
     rt.new_kthread(nullptr);  // a spare, ready for the first hand-off
