@@ -182,6 +182,10 @@ class UringPoller final : public IoPoller {
   // Completes every CQE present; returns how many operations (not timeouts or park waits) completed.
   // cq_lock_ held.
   unsigned reap_locked() noexcept {
+    // More completions than the CQ holds wait in the kernel (IORING_FEAT_NODROP) until a GETEVENTS enter.
+    if ((IO_URING_READ_ONCE(*ring_.sq.kflags) & IORING_SQ_CQ_OVERFLOW) != 0) {
+      io_uring_enter(ring_.ring_fd, 0, 0, IORING_ENTER_GETEVENTS, nullptr);
+    }
     unsigned head, n = 0, ops = 0;
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&ring_, head, cqe) {
