@@ -2,7 +2,12 @@
 // short reads, closed peers, deadlines), fd readiness, files, UDP, 1000 concurrent connections, parking in
 // the ring, cancellation at shutdown, preemption and stealing with I/O in flight, plain threads.
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -500,6 +505,65 @@ TEST(IoPlainThread, CallsBlockTheThread) {
   server.join();
   l.close();
   EXPECT_EQ(io::TcpStream::connect(io::SocketAddr::loopback(port)).error(), std::errc::connection_refused);
+}
+
+// What Docker's default seccomp profile does: io_uring_setup fails with EPERM.
+void forbid_io_uring_setup() {
+  sock_filter filter[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+    std::perror("seccomp");
+    std::exit(2);
+  }
+}
+
+// In a child process: io_uring forbidden, "auto" falls back to epoll with one line, and I/O works.
+void fallback_child() {
+  forbid_io_uring_setup();
+  if (io::uring_available()) std::exit(3);
+  bool ok = false;
+  {
+    Runtime rt(io_config("auto"));
+    rt.block_on([&] {
+      io::TcpListener l = listen_loopback();
+      auto server = skyloft::spawn([&] {
+        auto s = l.accept();
+        if (s) echo_until_eof(std::move(s.value()));
+      });
+      auto c = io::TcpStream::connect(io::SocketAddr::loopback(port_of(l)));
+      char buf[4];
+      ok = std::string(io::backend_name()) == "epoll" && c && c->write_all("ping", 4) && c->read_exact(buf, 4);
+      c->close();
+      server.join();
+    });
+  }
+  { Runtime again(io_config("auto")); }  // no second line
+  std::fprintf(stderr, "child done\n");
+  std::exit(ok ? 0 : 4);
+}
+
+TEST(IoFallback, AutoFallsBackToEpollWithOneLineWhenIoUringIsForbidden) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(fallback_child(), ::testing::ExitedWithCode(0),
+              "^skyloft: io_uring_setup is not permitted [^\n]*; I/O uses the epoll readiness backend\nchild done\n$");
+}
+
+TEST(IoFallback, ExplicitUringWhereForbiddenFailsCallsWithEnosys) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        forbid_io_uring_setup();
+        Runtime rt(io_config("uring"));
+        std::error_code e;
+        rt.block_on([&] { e = io::TcpStream::connect(io::SocketAddr::loopback(1)).error(); });
+        std::exit(e == std::errc::function_not_supported ? 0 : 5);
+      },
+      ::testing::ExitedWithCode(0), "io_backend=uring but io_uring_setup is not permitted");
 }
 
 TEST(IoConfig, UnknownBackendIsAConfigError) {
