@@ -13,8 +13,9 @@
 //       other pollers' completions (uring: a look at their CQ tails at every poll point; epoll: a system
 //       call, so at most every 20 us). A long task alone on its core is never interrupted by the
 //       tickless preemption, so without R2 its ring would hold completions until it blocks.
-//   R3. The completion queue has one consumer at a time (cq lock, try-lock for helpers; the owner holds
-//       it while it sleeps in its ring, so helpers skip that ring). Submission stays owner-only.
+//   R3. The completion queue has one consumer at a time (cq lock; other processors only try-lock it; the
+//       owner holds it while it sleeps in its ring, so the others skip that ring). Submission stays
+//       owner-only.
 //
 // Ownership: submission state is the driving thread's (tasks inside a RuntimeSection, the poll point, the
 // park wait); the CQ and counters are shared as above; wake() from any thread; after the processors'

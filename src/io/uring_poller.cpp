@@ -103,7 +103,7 @@ class UringPoller final : public IoPoller {
       futex_wait_word(word, expected, deadline_ns);
       return;
     }
-    std::lock_guard<SpinLock> g(cq_lock_);  // helpers skip this ring while we sleep in it (R3)
+    std::lock_guard<SpinLock> g(cq_lock_);  // other processors skip this ring while we sleep in it (R3)
     if (unsubmitted_) flush();
     if (reap_locked() != 0) return;  // a task became runnable: look for work first
     if (!futex_armed_) {
