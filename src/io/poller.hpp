@@ -47,10 +47,10 @@ namespace io_detail {
 enum class BackendKind : std::uint8_t { none, uring, epoll, unavailable };
 
 // The result of one operation, filled by the poller that reaps it; the waiting task owns it.
-struct Completion {
+struct alignas(8) Completion {
   std::atomic<std::uint32_t> done{0};  // 0 -> 1 once, by the reaper (seq_cst), then wake_address(&done)
   std::int32_t res = 0;                // >= 0 result, or -errno; written before done
-  bool timed = false;                  // has a deadline (counted in the poller's timed_in_flight)
+  bool timed = false;                  // has a deadline (the waiting task's own; reapers never read it)
 };
 
 // Parks the calling task until c.done (the wait table, WaitReason::io). Task context.

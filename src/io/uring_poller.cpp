@@ -27,6 +27,7 @@
 
 #include <climits>
 
+#include "arch/context.hpp"
 #include "core/processor.hpp"
 #include "core/spinlock.hpp"
 #include "core/scheduler.hpp"
@@ -41,8 +42,11 @@ constexpr std::uint32_t kFutex2SizeU32 = 0x02;
 constexpr std::uint32_t kFutex2Private = 128;
 constexpr std::uint64_t kFutexBitsetAny = 0xffffffffu;
 
+// user_data: a Completion's address, | kTagTimed when it has a deadline (so a reaper on another processor
+// reads nothing of the record before completing it), or one of these tags.
 constexpr std::uint64_t kTagIgnore = 0;   // linked timeouts, cancel requests
-constexpr std::uint64_t kTagPark = 1;     // the park futex wait
+constexpr std::uint64_t kTagPark = 2;     // the park futex wait
+constexpr std::uint64_t kTagTimed = 1;
 constexpr unsigned kRingEntries = 256;
 constexpr unsigned kCqEntries = 4096;
 
@@ -80,7 +84,7 @@ class UringPoller final : public IoPoller {
     if (io_uring_sq_space_left(&ring_) < 2) flush();           // the op and its timeout in one submission
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     prep(sqe, op);
-    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&c));
+    io_uring_sqe_set_data64(sqe, reinterpret_cast<std::uint64_t>(&c) | (c.timed ? kTagTimed : 0));
     pending_.fetch_add(1, std::memory_order_relaxed);
     if (c.timed) {
       sqe->flags |= IOSQE_IO_LINK;
@@ -91,6 +95,9 @@ class UringPoller final : public IoPoller {
       timed_.fetch_add(1, std::memory_order_relaxed);
     }
     unsubmitted_ = true;
+#if SKY_TSAN
+    __tsan_release(&c);  // the kernel orders submission before completion; ThreadSanitizer cannot see it
+#endif
     ops_added();  // U1
     await(c);     // `this` belongs to the processor we leave: not touched below
     if (c.res == -ECANCELED && c.timed && now_ns() >= deadline_ns) return -ETIMEDOUT;
@@ -170,7 +177,10 @@ class UringPoller final : public IoPoller {
     cq_lock_.unlock();
     return n;
   }
-  bool maybe_ready() const noexcept override { return io_uring_cq_ready(&ring_) != 0; }
+  // liburing 2.3's io_uring_cq_ready reads the head plainly; the head moves under other processors' reaps.
+  bool maybe_ready() const noexcept override {
+    return __atomic_load_n(ring_.cq.ktail, __ATOMIC_ACQUIRE) != __atomic_load_n(ring_.cq.khead, __ATOMIC_RELAXED);
+  }
   std::uint64_t help_interval_ns() const noexcept override { return 0; }
 
  private:
@@ -194,9 +204,12 @@ class UringPoller final : public IoPoller {
       if (tag == kTagPark) {
         futex_armed_ = false;
       } else if (tag != kTagIgnore && tag != LIBURING_UDATA_TIMEOUT) {
-        auto* c = reinterpret_cast<Completion*>(tag);
-        if (c->timed) timed_.fetch_sub(1, std::memory_order_release);
+        auto* c = reinterpret_cast<Completion*>(tag & ~kTagTimed);
+        if ((tag & kTagTimed) != 0) timed_.fetch_sub(1, std::memory_order_release);
         ++ops;
+#if SKY_TSAN
+        __tsan_acquire(c);  // pairs with the submitter's release (U1)
+#endif
         complete(c, cqe->res);
       }
     }
