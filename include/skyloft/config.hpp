@@ -52,6 +52,9 @@ struct Config {
   // The signal preemption and the hand-off use (SIGURG by default, as Go does). Signals of this number
   // that the runtime did not send go to the program's own handler.
   int preempt_signal = 23;  // SIGURG
+  // I/O backend (io.hpp): "auto" (io_uring where the kernel allows it, else epoll, announced on stderr),
+  // "uring" or "epoll".
+  std::string io_backend = "auto";
 
   // Socket of a skyloftd to join (several apps then share the daemon's cores); nullopt: run standalone on
   // `cores`. An empty string is an error.
@@ -59,8 +62,8 @@ struct Config {
 
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
   // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS,
-  // SKYLOFT_PREEMPT_SIGNAL and SKYLOFT_DAEMON over the defaults above. A variable that is set but malformed
-  // throws ConfigError.
+  // SKYLOFT_PREEMPT_SIGNAL, SKYLOFT_DAEMON and SKYLOFT_IO_BACKEND over the defaults above. A variable that is
+  // set but malformed throws ConfigError.
   static Config from_env();
 };
 

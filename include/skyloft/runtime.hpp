@@ -27,6 +27,7 @@ struct BlockedTaskInfo {
 struct ShutdownReport {
   std::vector<BlockedTaskInfo> blocked;  // tasks still waiting when the runtime went quiet
   std::size_t unjoined = 0;              // finished tasks whose JoinHandle was neither joined nor destroyed
+  std::size_t io_cancelled = 0;          // I/O operations in flight that shutdown cancelled (io.hpp)
   bool clean() const noexcept { return blocked.empty() && unjoined == 0; }
   std::string describe() const;
 };

@@ -21,6 +21,7 @@ enum class WaitReason : std::uint8_t {
   join = 7,
   sleep = 8,
   address = 9,  // a direct wait_address() call
+  io = 10,      // an I/O operation (io.hpp)
 };
 const char* to_string(WaitReason r) noexcept;
 

@@ -137,6 +137,7 @@ Config Config::from_env() {
   if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
     c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);
   }
+  if (const char* v = std::getenv("SKYLOFT_IO_BACKEND")) c.io_backend = trim(v);
   return c;
 }
 

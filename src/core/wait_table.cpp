@@ -139,6 +139,7 @@ const char* to_string(WaitReason r) noexcept {
     case WaitReason::join: return "a join";
     case WaitReason::sleep: return "a sleep";
     case WaitReason::address: return "an address";
+    case WaitReason::io: return "I/O";
   }
   return "unknown";
 }

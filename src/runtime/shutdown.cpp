@@ -6,6 +6,7 @@
 //       Then the remaining tasks are blocked on something no task can signal any more.
 //   S2. Stop the monitor (no hand-off may start now), set `stopping` and kick every thread; processors
 //       drain their runnable tasks and leave their loops, spares leave their parking.
+//       Then I/O still in flight is cancelled (io_shutdown; its tasks stay blocked and are reported in S3).
 //   S3. Remove the blocked tasks from the wait table, report them (stderr and ShutdownReport), free every
 //       stack (StackPool::release_all also reclaims tasks that exited but were never joined).
 #include <chrono>
@@ -18,6 +19,7 @@
 #include "core/runtime_core.hpp"
 #include "core/sysmon.hpp"
 #include "core/wait_table.hpp"
+#include "io/poller.hpp"
 #include "runtime/runtime_impl.hpp"
 
 namespace skyloft {
@@ -35,6 +37,7 @@ ShutdownReport stop_runtime(RuntimeCore& rt) {
       if (!p->parked_forever.load(std::memory_order_acquire)) return false;
       if (rt.policy->nr_waiting(p->index) != 0) return false;  // queued work a kick has not reached yet
     }
+    if (!io_quiet(rt)) return false;  // an I/O deadline is pending, as a timer would be
     return rt.dispatcher_core < 0 || rt.dispatcher_parked_forever.load(std::memory_order_acquire);
   };
   for (;;) {
@@ -60,6 +63,7 @@ ShutdownReport stop_runtime(RuntimeCore& rt) {
   for (auto& kt : rt.kthreads) kt->os.join();
   rt.dispatcher.join();
   rt.preempt->stop();
+  io_shutdown(rt, rt.report);  // cancels I/O in flight: the kernel must be done with the tasks' stacks
   policy_check_quiescent(rt.policy->name());
   // S3
   std::vector<Task*> blocked_tasks;

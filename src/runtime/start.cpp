@@ -2,7 +2,7 @@
 // the preemption mechanism to the core, and starting the runtime's threads.
 //
 // Start order: fault and preemption signal handlers, policy init (it sees the processors), mechanism start,
-// one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
+// the I/O pollers (io_start), one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
 // the dispatcher of a centralized policy. Stopping is in shutdown.cpp.
 #include <algorithm>
 #include <stdexcept>
@@ -15,6 +15,7 @@
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
 #include "core/sysmon.hpp"
+#include "io/poller.hpp"
 #include "preempt/mechanism.hpp"
 #include "runtime/runtime_impl.hpp"
 
@@ -25,6 +26,7 @@ void start_runtime(RuntimeCore& rt) {
   install_preempt_handler(rt.config.preempt_signal);
   rt.policy->init(rt);
   rt.preempt->start(rt);
+  io_start(rt);  // every processor's I/O poller, before the processors run (p->io is read-only after)
   for (auto& p : rt.procs) rt.new_kthread(p.get());
   if (rt.config.handoff_us != 0) {
     rt.new_kthread(nullptr);  // a spare, ready for the first hand-off
@@ -109,6 +111,7 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   if (config.stall_ms > 3'600'000) {
     throw ConfigError(fmt::format("stall_ms {} is out of range (0..3600000; 0 turns the watchdog off)", config.stall_ms));
   }
+  io_validate_backend(config.io_backend);
   if (cores.size() > kMaxWorkers) {
     throw ConfigError(fmt::format("{} worker cores requested; at most {} are supported", cores.size(), kMaxWorkers));
   }
