@@ -43,7 +43,7 @@ RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatch
       dispatcher_core(dispatcher_core_),
       policy(std::move(pol)),
       preempt(std::move(mech)),
-      stacks(config.stack_size, worker_cores.size()) {
+      stacks(config.stack_size, config.stack_guard, worker_cores.size()) {
   const bool hooks = std::string_view(preempt->name()) != "none";
   for (std::size_t i = 0; i < worker_cores.size(); ++i) {
     workers.push_back(std::make_unique<Worker>(*this, policy.get(), static_cast<int>(i), worker_cores[i]));
@@ -227,7 +227,7 @@ std::vector<int> resolve_cores(const Config& cfg) {
 Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   (void)now_ns();  // calibrates the TSC clock now (20 ms) rather than in the first scheduling decision
   std::unique_ptr<Policy> policy = make_policy(config.policy);
-  config.stack_size = StackPool::validate_size(config.stack_size);
+  config.stack_size = StackPool::validate_size(config.stack_size, config.stack_guard);
   if (config.spin_us > 1'000'000) {
     throw ConfigError(fmt::format("spin_us {} is out of range (0..1000000 microseconds)", config.spin_us));
   }
@@ -374,7 +374,8 @@ namespace detail {
 Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t align, void** payload) {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr) throw std::logic_error("skyloft::spawn: no runtime is running");
-  std::size_t usable = opts.stack_size == 0 ? rt->config.stack_size : StackPool::validate_size(opts.stack_size);
+  const StackRequest stack = rt->stacks.request(opts.stack_size, opts.guard);
+  const std::size_t usable = stack.size;
   int target = rt->worker_for_core(opts.core);
   if (opts.pin && target < 0) throw_pin_without_core();
   if (opts.nice < -20 || opts.nice > 19) {
@@ -386,7 +387,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   }
   RuntimeSection section;  // the worker's stack cache and id block are owner-only state
   Worker* w = this_worker();
-  StackMapping m = rt->stacks.allocate(usable, w ? w->index : -1);
+  StackMapping m = rt->stacks.allocate(stack, w ? w->index : -1);
   auto top = reinterpret_cast<std::uintptr_t>(m.base) + m.size;
   auto task_addr = (top - sizeof(Task)) & ~std::uintptr_t{63};
   Task* t = ::new (reinterpret_cast<void*>(task_addr)) Task;  // default-init: members carry their own initialisers
@@ -401,7 +402,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   t->sched.spawn_worker = w ? w->index : -1;
   if (opts.pin) t->sched.pinned_worker = target;
   t->sched.nice = opts.nice;
-  void* lo = static_cast<char*>(m.base) + rt->stacks.guard_size();
+  void* lo = m.lo;
   arch::make_context(t->ctx, lo, reinterpret_cast<void*>(payload_addr), &task_entry, t);
   return t;
 }

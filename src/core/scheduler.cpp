@@ -21,6 +21,7 @@
 
 #include "core/fatal.hpp"
 #include "core/runtime_core.hpp"
+#include "core/stack_canary.hpp"
 #include "skyloft/time.hpp"
 
 namespace skyloft {
@@ -57,6 +58,7 @@ Worker* switch_away(Worker* w, Task* cur, bool exiting) noexcept {
     cur->state.store(TaskState::running, std::memory_order_relaxed);
     return w;
   }
+  stack_check_on_switch_out(cur);  // guardless stacks: the canary stands in for a guard page
   cur->saved_errno = *w->errno_slot;
   w->switch_prev = cur;
   void* transfer;
