@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, tests, benchmarks and demo need (only those missing).
 set -euo pipefail
-packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev)
+packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev golang-go)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

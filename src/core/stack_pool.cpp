@@ -147,10 +147,10 @@ void* StackPool::take_slot_locked(std::size_t slot) {
                                           "carved so far)",
                                           slab, carved));
     }
-#ifdef MADV_NOHUGEPAGE
-    // A huge page would make every slab cost 2 MiB of memory at its first touch.
-    madvise(base, slab, MADV_NOHUGEPAGE);
-#endif
+    // Slots below a page pack densely and every page of the slab gets touched as they are handed out, so
+    // huge pages cost no extra memory there and save ~500 page faults per 2 MiB. Larger slots are touched
+    // sparsely (their top pages), where a huge page would cost 2 MiB at the first touch.
+    madvise(base, slab, slot < page_ ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     slabs_.push_back(Slab{base, slab});
     c.next = static_cast<char*>(base);
     c.end = c.next + slab / slot * slot;
