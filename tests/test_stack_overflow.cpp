@@ -29,15 +29,14 @@ __attribute__((noinline)) std::size_t recurse(std::size_t depth) {
   return below + static_cast<unsigned char>(frame[0]) + static_cast<unsigned char>(frame[sizeof(frame) - 1]);
 }
 
-// Like recurse(), but every frame is written whole, as ordinary frames are (recurse() writes two bytes of
-// each 512-byte frame and can step over a canary word without touching it).
-__attribute__((noinline)) std::size_t recurse_dense(std::size_t depth) {
-  volatile char frame[512];
-  for (std::size_t i = 0; i < sizeof(frame); ++i) frame[i] = static_cast<char>(depth + i);
-  std::size_t below = 0;
-  if (depth < g_limit) below = recurse_dense(depth + 1);
+// A 24 KiB local array written whole: in a 16 KiB stack it runs ~9 KiB past the low end, over the canary.
+// (recurse() writes two bytes of each 512-byte frame, and ASan's redzones between frames are never
+// written at all, so a recursion can step over a canary word without touching it.)
+__attribute__((noinline)) std::size_t big_frame() {
+  volatile char frame[24 * 1024];
+  for (std::size_t i = 0; i < sizeof(frame); ++i) frame[i] = static_cast<char>(i);
   asm volatile("" ::: "memory");
-  return below + static_cast<unsigned char>(frame[0]) + static_cast<unsigned char>(frame[sizeof(frame) - 1]);
+  return static_cast<unsigned char>(frame[0]) + static_cast<unsigned char>(frame[sizeof(frame) - 1]);
 }
 
 class StackOverflowDeathTest : public ::testing::TestWithParam<std::string> {
@@ -85,9 +84,10 @@ TEST_P(StackOverflowDeathTest, OverflowWhileOtherTasksRun) {
       "stack overflow in task [0-9]+");
 }
 
-// Guardless: task B's recursion runs ~10 KiB past the low end of its 16 KiB slot into the slot carved just
-// before it, that of task A (parked), returns, and yields or exits; the canary check at the switch-out
-// reports it. (Unbounded recursion would run on through the slab and fault below it.)
+// Guardless: task B's big frame runs ~9 KiB past the low end of its 16 KiB slot into the slots carved just
+// before it, of tasks that have finished (under ASan, a live task's frames there would be reported by ASan
+// first), returns, and B yields or exits; the canary check at the switch-out reports it. (Unbounded
+// recursion would run on through the slab and fault below it.)
 TEST_P(StackOverflowDeathTest, GuardlessOverflowIsCaughtByTheCanaryAtSwitchOut) {
   const std::string policy = GetParam();
   EXPECT_DEATH(
@@ -97,18 +97,19 @@ TEST_P(StackOverflowDeathTest, GuardlessOverflowIsCaughtByTheCanaryAtSwitchOut) 
           SpawnOptions o;
           o.guard = skyloft::StackGuard::off;
           o.stack_size = 16 * 1024;  // not the default size: carved from its class's slab, upwards
-          skyloft::Semaphore hold;
-          auto a = skyloft::spawn([&] { hold.acquire(); }, o);
+          skyloft::Semaphore go;
+          skyloft::JoinHandle below[3];  // 48 KiB of free slots below B
+          for (auto& h : below) h = skyloft::spawn([] {}, o);
           auto b = skyloft::spawn(
-              [] {
-                g_limit = 48;  // 48 frames of > 512 bytes: > 24 KiB
-                recurse_dense(0);
+              [&] {
+                go.acquire();
+                big_frame();
                 skyloft::this_task::yield();
               },
               o);
+          for (auto& h : below) h.join();  // free (under ASan: unpoisoned) before B overflows into them
+          go.release();
           b.join();
-          hold.release();
-          a.join();
         });
       },
       "skyloft: stack overflow in task [0-9]+ \\(guardless stack of 16384 bytes.*canary word was overwritten");

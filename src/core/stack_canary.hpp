@@ -8,7 +8,8 @@
 //
 // What it catches: an overflow that wrote the word (frames that are written densely, as most are, cannot
 // cross it without writing it), and one still in progress at the switch. What it misses: a frame that jumps
-// over the word without writing it (a large local array written sparsely) and returns before the switch.
+// over the word without writing it (a large local array written sparsely; under ASan, the redzones between
+// frames are never written either) and returns before the switch.
 // Either way the report comes at the switch, after the neighbouring slot may have been corrupted: guarded
 // stacks fault at the overflowing instruction, so use them while developing.
 //
