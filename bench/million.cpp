@@ -14,12 +14,14 @@
 // The contenders, each at the configuration meant for many small tasks:
 //   skyloft      fifo policy on every allowed core, guardless stacks (Config::stack_guard = false) of
 //                --stack bytes (default 2 KiB) carved from shared slabs; spawned by one task
-//   Boost.Fiber  round_robin on one thread (Boost's fibers do not migrate by default), fixedsize_stack of the
-//                same --stack bytes (malloc'd)
+//   Boost.Fiber  round_robin on one thread (Boost's fibers do not migrate by default), fixedsize_stack
+//                (malloc'd) of --boost-stack bytes, default 16 KiB: with 2, 4 or 8 KiB Boost 1.74's fibers
+//                corrupt the heap here (their context record and frames do not fit), 12 KiB is the smallest
+//                that ran
 //   Go           GOMAXPROCS = the allowed cores; goroutines start with 2 KiB stacks that grow on demand
 //
-// Usage: skyloft_million [--quick] [--tasks N] [--runs N] [--stack BYTES] [--go PATH] [--csv PATH]
-//                        [--filter SUBSTR] [--timeout S]
+// Usage: skyloft_million [--quick] [--tasks N] [--runs N] [--stack BYTES] [--boost-stack BYTES] [--go PATH]
+//                        [--csv PATH] [--filter SUBSTR] [--timeout S]
 // --quick: 20,000 tasks (CI). The table shows the median over the runs and [min..max].
 #include <fcntl.h>
 #include <signal.h>
@@ -47,8 +49,8 @@ namespace bench = skyloft::bench;
 #endif
 
 constexpr const char* kUsage =
-    "usage: {} [--quick] [--tasks N] [--runs N] [--stack BYTES] [--go PATH] [--csv PATH] [--filter SUBSTR]\n"
-    "          [--timeout S]\n"
+    "usage: {} [--quick] [--tasks N] [--runs N] [--stack BYTES] [--boost-stack BYTES] [--go PATH] [--csv PATH]\n"
+    "          [--filter SUBSTR] [--timeout S]\n"
     "  holds N live sleeping tasks in skyloft, Boost.Fiber and Go; reports bytes per task (RSS, virtual),\n"
     "  spawn rate and teardown time. --quick: 20000 tasks. --filter: only systems whose name contains it\n"
     "  (skyloft, boost, go). --go: the Go program (bench/go/million.go, built with the benchmarks).\n";
@@ -57,6 +59,7 @@ struct Options : bench::RunOptions {
   long tasks = 1'000'000;
   bool tasks_set = false;
   std::size_t stack = skyloft::kMinGuardlessStackSize;
+  std::size_t boost_stack = 16 * 1024;
   std::string go = SKYLOFT_MILLION_GO;
   Options() : RunOptions(3, "results/million.csv", 600) {}
 };
@@ -90,6 +93,23 @@ double seconds_between(std::uint64_t a, std::uint64_t b) { return static_cast<do
 
 // ---- the three workloads ----
 
+// Runs the tasks' path once on full stacks, so that any lazily bound library function on it is bound
+// (the dynamic loader's resolver takes ~3.5 KiB of stack: more than a 2 KiB stack has).
+void warm_up_skyloft() {
+  skyloft::SpawnOptions big;
+  big.guard = skyloft::StackGuard::on;
+  skyloft::WaitGroup release(1), finished(4);
+  for (int i = 0; i < 4; ++i) {
+    skyloft::spawn([&] {
+      release.wait();
+      finished.done();
+    }, big).detach();
+  }
+  skyloft::this_task::yield();
+  release.done();
+  finished.wait();
+}
+
 Sample run_skyloft(std::size_t n, std::size_t stack) {
   skyloft::Config cfg;
   cfg.policy = "fifo";
@@ -105,6 +125,7 @@ Sample run_skyloft(std::size_t n, std::size_t stack) {
   driver.stack_size = 256 * 1024;
   skyloft::spawn(
       [&] {
+        warm_up_skyloft();
         const Statm s0 = read_statm();
         const std::uint64_t t0 = bench::now_ns();
         for (std::size_t i = 0; i < n; ++i) {
@@ -133,15 +154,27 @@ Sample run_boost(std::size_t n, std::size_t stack) {
   boost::fibers::condition_variable cv;
   bool released = false;
   std::size_t started = 0, finished = 0;  // one thread: no atomics needed
+  auto body = [&] {
+    ++started;
+    std::unique_lock<boost::fibers::mutex> lock(m);
+    cv.wait(lock, [&] { return released; });
+    ++finished;
+  };
+  // The fibers' path once on full stacks (see warm_up_skyloft): Boost's own libraries bind lazily.
+  for (int i = 0; i < 4; ++i) boost::fibers::fiber(body).detach();
+  while (started < 4) boost::this_fiber::yield();
+  {
+    std::lock_guard<boost::fibers::mutex> lock(m);
+    released = true;
+  }
+  cv.notify_all();
+  while (finished < 4) boost::this_fiber::yield();
+  started = finished = 0;
+  released = false;
   const Statm s0 = read_statm();
   const std::uint64_t t0 = bench::now_ns();
   for (std::size_t i = 0; i < n; ++i) {
-    boost::fibers::fiber(std::allocator_arg, boost::fibers::fixedsize_stack(stack), [&] {
-      ++started;
-      std::unique_lock<boost::fibers::mutex> lock(m);
-      cv.wait(lock, [&] { return released; });
-      ++finished;
-    }).detach();
+    boost::fibers::fiber(std::allocator_arg, boost::fibers::fixedsize_stack(stack), body).detach();
   }
   while (started < n) boost::this_fiber::yield();
   const std::uint64_t t1 = bench::now_ns();
@@ -154,6 +187,52 @@ Sample run_boost(std::size_t n, std::size_t stack) {
   while (finished < n) boost::this_fiber::yield();
   const std::uint64_t t2 = bench::now_ns();
   return Sample{true, "", seconds_between(t0, t1), s1.rss - s0.rss, s1.virt - s0.virt, seconds_between(t1, t2)};
+}
+
+// How many bytes of its stack a parked skyloft task has touched, from the top (its record, its callable
+// and its frames): a task on a fresh 64 KiB guardless stack (zero pages, page-aligned top) notes the
+// address of a local and parks; then the zero bytes below that address are counted up to the first
+// written one. Returns {WaitGroup::wait, sleep_for}.
+Sample touched_by_parked_task() {
+  skyloft::Config cfg;
+  cfg.cores = skyloft::format_core_list({skyloft::allowed_cores().front()});
+  skyloft::Runtime rt(cfg);
+  const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  auto touched = [&](volatile char* local) {
+    auto at = reinterpret_cast<std::uintptr_t>(local);
+    const std::uintptr_t top = (at / page + 1) * page;
+    const char* p = const_cast<const char*>(local) - 32 * 1024;
+    while (p < local && *p == 0) ++p;
+    return static_cast<double>(top - reinterpret_cast<std::uintptr_t>(p));
+  };
+  skyloft::SpawnOptions o;
+  o.guard = skyloft::StackGuard::off;
+  o.stack_size = 64 * 1024;
+  std::atomic<volatile char*> where{nullptr};
+  Sample r;
+  skyloft::WaitGroup release(1);
+  auto a = skyloft::spawn([&] {
+    volatile char local = 1;
+    where = &local;
+    release.wait();
+  }, o);
+  while (where.load() == nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  r.rss_bytes = touched(where.load());
+  release.done();
+  a.join();
+  where = nullptr;
+  auto b = skyloft::spawn([&] {
+    volatile char local = 1;
+    where = &local;
+    skyloft::this_task::sleep_for(std::chrono::milliseconds(200));
+  }, o);
+  while (where.load() == nullptr) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  r.virt_bytes = touched(where.load());
+  b.join();
+  r.ok = true;
+  return r;
 }
 
 // Parses "key=value" fields of the Go program's output line.
@@ -269,6 +348,8 @@ int main(int argc, char** argv) {
     } else if (args.is("--stack")) {
       o.stack = static_cast<std::size_t>(args.long_value("--stack", static_cast<long>(skyloft::kMinGuardlessStackSize),
                                                           static_cast<long>(skyloft::kMaxStackSize)));
+    } else if (args.is("--boost-stack")) {
+      o.boost_stack = static_cast<std::size_t>(args.long_value("--boost-stack", 4096, 1L << 30));
     } else if (args.is("--go")) {
       o.go = args.value();
     } else {
@@ -289,10 +370,10 @@ int main(int argc, char** argv) {
   bench::print_machine(skyloft::format_core_list(cores));
   fmt::print("  skyloft: fifo on {} workers, guardless {}-byte stacks; Boost.Fiber: round_robin on 1 thread, "
              "fixedsize_stack {} bytes; Go: GOMAXPROCS {}, {}\n",
-             cores.size(), o.stack, o.stack, cores.size(), o.go.empty() ? "not built" : o.go);
+             cores.size(), o.stack, o.boost_stack, cores.size(), o.go.empty() ? "not built" : o.go);
 
   std::vector<System> systems = {{"skyloft", fmt::format("{} B guardless", o.stack), {}},
-                                 {"boost.fiber", fmt::format("{} B malloc", o.stack), {}},
+                                 {"boost.fiber", fmt::format("{} B malloc", o.boost_stack), {}},
                                  {"go", "2 KiB, grows", {}}};
   const bench::CpuSnap before = bench::cpu_snap();
   for (int run = 0; run < o.runs; ++run) {
@@ -301,13 +382,14 @@ int main(int argc, char** argv) {
       const std::string name = sys.name;
       Sample s;
       if (name == "skyloft") s = in_child([&] { return run_skyloft(n, o.stack); }, o.timeout_s);
-      else if (name == "boost.fiber") s = in_child([&] { return run_boost(n, o.stack); }, o.timeout_s);
+      else if (name == "boost.fiber") s = in_child([&] { return run_boost(n, o.boost_stack); }, o.timeout_s);
       else s = run_go(o.go, n, cores.size(), o.timeout_s);
       if (!s.ok) fmt::print(stderr, "skyloft_million: {} run {}: {}\n", sys.name, run + 1, s.error);
       sys.samples.push_back(s);
     }
   }
   const double other = bench::other_cpu_pct(before, bench::cpu_snap());
+  const Sample touch = in_child([] { return touched_by_parked_task(); }, o.timeout_s);
 
   auto rss = [](const Sample& s) { return s.rss_bytes; };
   auto virt = [](const Sample& s) { return s.virt_bytes; };
@@ -344,6 +426,13 @@ int main(int argc, char** argv) {
                sky_rss / go_rss, sky_rss <= go_rss ? "met" : "NOT met", sky_rate / go_rate,
                sky_rate >= go_rate ? "met" : "NOT met");
   }
+  if (touch.ok) {
+    fmt::print("a parked skyloft task has touched {:.0f} bytes of its stack in WaitGroup::wait, {:.0f} in "
+               "sleep_for (its record and callable included)\n",
+               touch.rss_bytes, touch.virt_bytes);
+  } else {
+    fmt::print(stderr, "skyloft_million: stack touch measurement: {}\n", touch.error);
+  }
   if (other >= 0) {
     fmt::print("other processes used {:.0f}% of the machine's CPU during the runs{}\n", other,
                other > 10 ? ": spawn rates and teardown times are disturbed (memory figures are not)" : "");
@@ -357,7 +446,7 @@ int main(int argc, char** argv) {
         const Sample& s = sys.samples[i];
         const double nd = static_cast<double>(n);
         csv << fmt::format("{},{},{},{},{},{:.6f},{:.0f},{:.1f},{:.1f},{:.6f}\n", sys.name, i + 1, n,
-                           std::string(sys.name) == "go" ? 2048 : o.stack, s.ok ? 1 : 0, s.spawn_s,
+                           std::string(sys.name) == "go" ? 2048 : std::string(sys.name) == "skyloft" ? o.stack : o.boost_stack, s.ok ? 1 : 0, s.spawn_s,
                            s.ok ? nd / s.spawn_s : 0.0, s.rss_bytes / nd, s.virt_bytes / nd, s.teardown_s);
       }
     }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 #include <system_error>
 
@@ -57,7 +58,13 @@ StackPool::StackPool(std::size_t default_size, bool default_guarded, std::size_t
       guarded_default_(std::max(round_up(default_size, page_), kMinStackSize)),
       guardless_default_(validate_size(default_size, false)),
       worker_cache_(std::make_unique<WorkerCache[]>(num_workers)),
-      num_workers_(num_workers) {}
+      num_workers_(num_workers) {
+  // A guardless stack may be 2 KiB, but the dynamic loader's lazy-binding resolver takes ~3.5 KiB (it
+  // saves the vector registers) the first time a function is called through a lazily bound PLT slot. The
+  // one a task's first sleep reaches is libstdc++'s call of clock_gettime (Deadline is steady_clock): bind
+  // it here, on the creating thread's stack.
+  (void)std::chrono::steady_clock::now();
+}
 
 StackPool::~StackPool() { release_all(); }
 
