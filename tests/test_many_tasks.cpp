@@ -23,12 +23,12 @@ std::size_t count_memory_maps() {
   return n;
 }
 
-// Release: 200,000 tasks on the smallest stack. ASan triples frames with redzones, so its tasks get 16 KiB
-// stacks (still guardless). TSan keeps a fiber state of its own per task, several hundred KiB each (see
-// tsan_fiber_bytes in the notes of the test output), so 200,000 would need tens of GiB: it runs 20,000,
-// still past what guarded stacks could hold when each costs 2 memory maps... of 65530 only at 32k, so TSan
-// checks the mechanism, release and ASan the scale.
-std::size_t live_tasks() { return skytest::kTsan ? 20'000 : 200'000; }
+// Release: 200,000 tasks on the smallest stack. ASan's frames are larger (redzones), so its tasks get
+// 16 KiB stacks (still guardless). TSan registers every task as a fiber, which it counts as a thread: it
+// dies beyond 8128 at once ("Thread limit exceeded"), and keeps ~1 MiB of state per fiber (8,000 tasks
+// took 7.7 GB of RSS). So TSan holds 2,000 tasks: it checks the mechanism's synchronization, release and
+// ASan the scale.
+std::size_t live_tasks() { return skytest::kTsan ? 2'000 : 200'000; }
 std::size_t stack_bytes() { return skytest::kAsan || skytest::kTsan ? 16 * 1024 : skyloft::kMinGuardlessStackSize; }
 
 void hold_live_tasks(const std::string& policy, bool via_config) {
@@ -72,10 +72,13 @@ void hold_live_tasks(const std::string& policy, bool via_config) {
     all_done.wait();
   }, body).join();
   EXPECT_EQ(finished.load(), n);
-  // 2 KiB slots in 4 MiB slabs: ~100 slabs for 200,000 tasks (adjacent ones may merge into one map).
+  // 2 KiB slots in 4 MiB slabs: ~100 slabs for 200,000 tasks (adjacent ones may merge into one map). TSan
+  // maps state of its own for every fiber, so there the count says nothing about the stacks.
   const std::size_t slabs = n * stack_bytes() / (std::size_t{4} << 20) + 2;
-  EXPECT_LE(maps_live, maps_before + slabs + 64) << "memory maps grew with the tasks: " << maps_before << " -> "
-                                                 << maps_live << " for " << n << " live tasks";
+  if (!skytest::kTsan) {
+    EXPECT_LE(maps_live, maps_before + slabs + 64) << "memory maps grew with the tasks: " << maps_before << " -> "
+                                                   << maps_live << " for " << n << " live tasks";
+  }
   EXPECT_TRUE(rt.shutdown().clean());
 }
 
