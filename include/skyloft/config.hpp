@@ -20,7 +20,7 @@ inline constexpr std::size_t kDefaultStackSize = 128 * 1024;
 inline constexpr std::size_t kMinStackSize = 16 * 1024;  // a stack with a guard page
 // A guardless stack (StackGuard::off). The task's record, its callable and the frames of a task parked in
 // a skyloft primitive take ~750 bytes at the top; library calls may need far more (printf: several KiB;
-// the first call of a lazily bound library function: ~3.5 KiB in the dynamic loader, so link with -z now).
+// the first call of a lazily bound library function: ~3.5 KiB in the dynamic loader; see the README).
 inline constexpr std::size_t kMinGuardlessStackSize = 2 * 1024;
 inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;  // 1 GiB
 inline constexpr std::size_t kMaxWorkers = 256;
