@@ -13,3 +13,4 @@ cmake --build --preset release
 ./build/release/bench/skyloft_micro
 ./build/release/bench/skyloft_preempt_cost
 ./build/release/bench/skyloft_wakeup
+./build/release/bench/skyloft_million

@@ -23,7 +23,7 @@ using skyloft::Runtime;
 using skyloft::SpawnOptions;
 
 const char* const kEnvVars[] = {"SKYLOFT_POLICY", "SKYLOFT_CORES", "SKYLOFT_STACK_SIZE", "SKYLOFT_SPIN_US",
-                                "SKYLOFT_DISPATCHER_CORE"};
+                                "SKYLOFT_DISPATCHER_CORE", "SKYLOFT_STACK_GUARD"};
 
 Config with_cores(std::string policy, std::string cores) {
   Config c = make_config(policy);
@@ -207,6 +207,35 @@ TEST(BadConfig, BadCoreHint) {
   EXPECT_TRUE(rt.shutdown().clean()) << "a rejected spawn left a task behind";
 }
 
+// Guardless stacks may be far smaller than guarded ones; each kind says its own minimum.
+TEST(BadConfig, StackSizeMinimumDependsOnTheGuard) {
+  Config c = make_config("fifo");
+  c.stack_size = skyloft::kMinGuardlessStackSize;
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "guarded stack (minimum 16384 bytes; a guardless stack");
+  c.stack_guard = false;
+  c.stack_size = skyloft::kMinGuardlessStackSize - 1;
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "too small (minimum 2048 bytes for a guardless stack)");
+  c.stack_size = skyloft::kMinGuardlessStackSize;
+  Runtime rt(c);
+  std::atomic<int> ran{0};
+  SpawnOptions body;  // gtest's assertions need more than 2 KiB
+  body.stack_size = 256 * 1024;
+  skyloft::spawn([&] {
+    SpawnOptions o;
+    o.guard = skyloft::StackGuard::on;  // the default size is raised to the guarded minimum
+    skyloft::spawn([&] { ran.fetch_add(1); }, o).join();
+    o.stack_size = 4096;  // an explicit size below it is an error
+    EXPECT_CONFIG_ERROR(skyloft::spawn([] {}, o), "too small for a guarded stack");
+    o.guard = skyloft::StackGuard::off;
+    o.stack_size = 1024;
+    EXPECT_CONFIG_ERROR(skyloft::spawn([] {}, o), "minimum 2048 bytes for a guardless stack");
+    o.stack_size = 3000;  // rounded up to 64 bytes
+    skyloft::spawn([&] { ran.fetch_add(1); }, o).join();
+  }, body).join();
+  EXPECT_EQ(ran.load(), 2);
+  EXPECT_TRUE(rt.shutdown().clean());
+}
+
 // A callable whose copy throws: spawn must give the task back and rethrow.
 struct ThrowingCopy {
   std::atomic<int>* calls;
@@ -293,6 +322,23 @@ TEST_F(EnvConfig, MalformedNumbersThrowInFromEnv) {
     ScopedEnv e(c.var, c.value);
     // Loose match: the message should name the variable or what it configures.
     EXPECT_CONFIG_ERROR(Config::from_env(), c.var, "stack", "spin", "dispatcher");
+  }
+}
+
+TEST_F(EnvConfig, StackGuard) {
+  EXPECT_TRUE(Config::from_env().stack_guard) << "guard pages by default";
+  {
+    ScopedEnv g("SKYLOFT_STACK_GUARD", "0");
+    EXPECT_FALSE(Config::from_env().stack_guard);
+  }
+  {
+    ScopedEnv g("SKYLOFT_STACK_GUARD", " 1 ");
+    EXPECT_TRUE(Config::from_env().stack_guard);
+  }
+  for (const char* v : {"", "yes", "true", "2", "01", "-1", "0x0", "off"}) {
+    SCOPED_TRACE(std::string("SKYLOFT_STACK_GUARD=\"") + v + "\"");
+    ScopedEnv g("SKYLOFT_STACK_GUARD", v);
+    EXPECT_CONFIG_ERROR(Config::from_env(), std::string("SKYLOFT_STACK_GUARD='") + v + "' must be 0");
   }
 }
 

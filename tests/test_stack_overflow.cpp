@@ -1,5 +1,6 @@
 // test_stack_overflow.cpp - a task that overflows its stack hits the guard page below it; the runtime reports
 // "skyloft: stack overflow in task <id>" on stderr and aborts (instead of corrupting a neighbouring stack).
+// A guardless stack (StackGuard::off) has a canary word instead, checked when the task switches out.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -26,6 +27,16 @@ __attribute__((noinline)) std::size_t recurse(std::size_t depth) {
   if (depth < g_limit) below = recurse(depth + 1);
   asm volatile("" ::: "memory");
   return below + static_cast<unsigned char>(frame[0]) + static_cast<unsigned char>(frame[sizeof(frame) - 1]);
+}
+
+// A 24 KiB local array written whole: in a 16 KiB stack it runs ~9 KiB past the low end, over the canary.
+// (recurse() writes two bytes of each 512-byte frame, and ASan's redzones between frames are never
+// written at all, so a recursion can step over a canary word without touching it.)
+__attribute__((noinline)) std::size_t big_frame() {
+  volatile char frame[24 * 1024];
+  for (std::size_t i = 0; i < sizeof(frame); ++i) frame[i] = static_cast<char>(i);
+  asm volatile("" ::: "memory");
+  return static_cast<unsigned char>(frame[0]) + static_cast<unsigned char>(frame[sizeof(frame) - 1]);
 }
 
 class StackOverflowDeathTest : public ::testing::TestWithParam<std::string> {
@@ -73,6 +84,37 @@ TEST_P(StackOverflowDeathTest, OverflowWhileOtherTasksRun) {
       "stack overflow in task [0-9]+");
 }
 
+// Guardless: task B's big frame runs ~9 KiB past the low end of its 16 KiB slot into the slots carved just
+// before it, of tasks that have finished (under ASan, a live task's frames there would be reported by ASan
+// first), returns, and B yields or exits; the canary check at the switch-out reports it. (Unbounded
+// recursion would run on through the slab and fault below it.)
+TEST_P(StackOverflowDeathTest, GuardlessOverflowIsCaughtByTheCanaryAtSwitchOut) {
+  const std::string policy = GetParam();
+  EXPECT_DEATH(
+      {
+        Runtime rt(skytest::make_config(policy));
+        rt.block_on([] {
+          SpawnOptions o;
+          o.guard = skyloft::StackGuard::off;
+          o.stack_size = 16 * 1024;  // not the default size: carved from its class's slab, upwards
+          skyloft::Semaphore go;
+          skyloft::JoinHandle below[3];  // 48 KiB of free slots below B
+          for (auto& h : below) h = skyloft::spawn([] {}, o);
+          auto b = skyloft::spawn(
+              [&] {
+                go.acquire();
+                big_frame();
+                skyloft::this_task::yield();
+              },
+              o);
+          for (auto& h : below) h.join();  // free (under ASan: unpoisoned) before B overflows into them
+          go.release();
+          b.join();
+        });
+      },
+      "skyloft: stack overflow in task [0-9]+ \\(guardless stack of 16384 bytes.*canary word was overwritten");
+}
+
 // The control: recursion that fits is fine (so the death above is really the overflow).
 TEST_P(StackOverflowDeathTest, BoundedRecursionFits) {
   Runtime rt(skytest::make_config(GetParam()));
@@ -84,6 +126,22 @@ TEST_P(StackOverflowDeathTest, BoundedRecursionFits) {
   std::atomic<bool> ran{false};
   rt.block_on([&] { ran = true; });
   EXPECT_TRUE(ran.load());
+  // The same in a guardless stack: the canary is intact, nothing is reported.
+  g_limit = 10;
+  rt.block_on([&] {
+    SpawnOptions o;
+    o.guard = skyloft::StackGuard::off;
+    o.stack_size = 16 * 1024;
+    skyloft::spawn(
+        [&] {
+          result = recurse(0) + 1;
+          skyloft::this_task::yield();
+        },
+        o)
+        .join();
+  });
+  g_limit = static_cast<std::size_t>(-1);
+  EXPECT_GT(result.load(), 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Policies, StackOverflowDeathTest, ::testing::Values("fifo", "sq"),

@@ -17,7 +17,11 @@ class ConfigError : public std::invalid_argument {
 };
 
 inline constexpr std::size_t kDefaultStackSize = 128 * 1024;
-inline constexpr std::size_t kMinStackSize = 16 * 1024;
+inline constexpr std::size_t kMinStackSize = 16 * 1024;  // a stack with a guard page
+// A guardless stack (StackGuard::off). The task's record, its callable and the frames of a task parked in
+// a skyloft primitive take ~750 bytes at the top; library calls may need far more (printf: several KiB;
+// the first call of a lazily bound library function: ~3.5 KiB in the dynamic loader; see the README).
+inline constexpr std::size_t kMinGuardlessStackSize = 2 * 1024;
 inline constexpr std::size_t kMaxStackSize = std::size_t{1} << 30;  // 1 GiB
 inline constexpr std::size_t kMaxWorkers = 256;
 
@@ -26,8 +30,13 @@ struct Config {
   std::string policy = "fifo";
   // Core list such as "0-1,4". nullopt: every core this process may run on. An empty string is an error.
   std::optional<std::string> cores;
-  // Default task stack size in bytes (rounded up to whole pages); a guard page sits below every stack.
+  // Default task stack size in bytes. A guarded stack is rounded up to whole pages and gets a guard page
+  // below it; a guardless one is rounded up to 64 bytes below a page and to whole pages above.
   std::size_t stack_size = kDefaultStackSize;
+  // Guard pages for stacks spawned with StackGuard::config. false: stacks are carved from shared slabs
+  // (many stacks per mapping) with a canary word checked at every switch-out; this lifts the ~32k cap on
+  // live tasks that vm.max_map_count puts on guarded stacks, and allows stacks down to 2 KiB.
+  bool stack_guard = true;
   // How long an idle worker spins looking for work before it parks on a futex. Waking a parked worker
   // costs ~21 us on a VM whose idle vCPUs halt, so spinning trades CPU for wake-up latency.
   std::uint32_t spin_us = 50;
@@ -60,10 +69,10 @@ struct Config {
   // `cores`. An empty string is an error.
   std::optional<std::string> daemon;
 
-  // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_SPIN_US, SKYLOFT_DISPATCHER_CORE,
-  // SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US, SKYLOFT_STALL_MS,
-  // SKYLOFT_PREEMPT_SIGNAL, SKYLOFT_DAEMON and SKYLOFT_IO_BACKEND over the defaults above. A variable that is
-  // set but malformed throws ConfigError.
+  // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_STACK_GUARD (0 or 1), SKYLOFT_SPIN_US,
+  // SKYLOFT_DISPATCHER_CORE, SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US,
+  // SKYLOFT_STALL_MS, SKYLOFT_PREEMPT_SIGNAL, SKYLOFT_DAEMON and SKYLOFT_IO_BACKEND over the defaults above.
+  // A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

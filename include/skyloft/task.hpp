@@ -15,14 +15,26 @@ namespace skyloft {
 class Task;  // defined in the runtime; opaque here
 using TaskId = std::uint64_t;
 
+// Whether a task's stack has a PROT_NONE guard page below it.
+enum class StackGuard : std::uint8_t {
+  config,  // Config::stack_guard decides
+  on,      // a mapping of its own with a guard page: an overflow faults at once. Two memory maps per
+           // stack, so vm.max_map_count (65530 by default) caps live guarded tasks near 32k.
+  off,     // carved from a large shared mapping (no per-task map), down to kMinGuardlessStackSize bytes;
+           // a canary word at its low end is checked at every switch-out of the task, so an overflow is
+           // reported at the task's next switch (it may have corrupted a neighbouring stack meanwhile).
+};
+
 struct SpawnOptions {
-  std::size_t stack_size = 0;  // 0: the runtime's default (Config::stack_size)
+  // 0: the runtime's default (Config::stack_size; raised to kMinStackSize when the stack is guarded).
+  std::size_t stack_size = 0;
   int core = -1;               // hint: start on the worker of this core (-1: let the policy choose)
   // With `core` set: keep the task on that core's worker for its whole life (never stolen or moved).
   // Per-CPU policies honour it; centralized ones (sq) place every task themselves and ignore it.
   bool pin = false;
   // Scheduling weight for weighted policies (cfs, eevdf), as Linux nice: -20 (heaviest) .. 19 (lightest).
   int nice = 0;
+  StackGuard guard = StackGuard::config;
 };
 
 namespace detail {

@@ -109,6 +109,15 @@ Config Config::from_env() {
   if (const char* v = std::getenv("SKYLOFT_STACK_SIZE")) {
     c.stack_size = parse_env_number<std::size_t>("SKYLOFT_STACK_SIZE", v, SIZE_MAX);
   }
+  if (const char* v = std::getenv("SKYLOFT_STACK_GUARD")) {
+    std::string g = trim(v);
+    if (g != "0" && g != "1") {
+      throw ConfigError(fmt::format("SKYLOFT_STACK_GUARD='{}' must be 0 (stacks carved from shared slabs with a "
+                                    "canary, no per-task memory map) or 1 (a guard page per stack)",
+                                    v));
+    }
+    c.stack_guard = g == "1";
+  }
   if (const char* v = std::getenv("SKYLOFT_SPIN_US")) {
     c.spin_us = parse_env_number<std::uint32_t>("SKYLOFT_SPIN_US", v, 1'000'000);
   }

@@ -27,7 +27,7 @@ RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatch
       dispatcher_core(dispatcher_core_),
       policy(std::move(pol)),
       preempt(std::move(mech)),
-      stacks(config.stack_size, worker_cores.size()) {
+      stacks(config.stack_size, config.stack_guard, worker_cores.size()) {
   const bool hooks = std::string_view(preempt->name()) != "none";
   for (std::size_t i = 0; i < worker_cores.size(); ++i) {
     procs.push_back(std::make_unique<Processor>(this, policy.get(), static_cast<int>(i), worker_cores[i]));

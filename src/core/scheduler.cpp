@@ -30,6 +30,7 @@
 #include "core/fatal.hpp"
 #include "core/kthread.hpp"
 #include "core/runtime_core.hpp"
+#include "core/stack_canary.hpp"
 #include "skyloft/time.hpp"
 
 namespace skyloft {
@@ -72,6 +73,7 @@ Processor* switch_away(Processor* p, Task* cur, bool exiting) noexcept {
     cur->state.store(TaskState::running, std::memory_order_relaxed);
     return p;
   }
+  stack_check_on_switch_out(cur);  // guardless stacks: the canary stands in for a guard page
   save_thread_state(p, cur);
   p->switch_prev = cur;
   void* transfer;

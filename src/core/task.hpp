@@ -1,7 +1,8 @@
 // task.hpp (internal) - the Task record and the states a task moves through.
 //
-// A task's record sits at the top of its own stack, above the spawned callable; the stack mapping (with its
-// guard page) is the only allocation a task makes. Who owns what, by state:
+// A task's record sits at the top of its own stack, above the spawned callable; the stack (a mapping with a
+// guard page, or a guardless slot of a shared slab) is the only allocation a task makes. Who owns what,
+// by state:
 //
 //   state     | on a run queue?        | owner of record and context          | who moves it out
 //   ----------+------------------------+--------------------------------------+------------------------------
@@ -52,9 +53,13 @@ struct EhGlobals {
   unsigned int uncaught = 0;
 };
 
+// A task's stack: a mapping of its own with a guard page at `base`, or a slot of a shared slab with the
+// canary word at `base` (see stack_pool.hpp and stack_canary.hpp).
 struct StackMapping {
-  void* base = nullptr;   // lowest address: the guard page
-  std::size_t size = 0;   // whole mapping, guard included
+  void* base = nullptr;   // lowest address: the guard page or the canary word
+  void* lo = nullptr;     // lowest usable address (above the guard page or the canary)
+  std::size_t size = 0;   // the whole mapping or slot, guard or canary included
+  bool guarded = true;
 };
 
 class Task {

@@ -29,7 +29,8 @@ namespace detail {
 Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t align, void** payload) {
   RuntimeCore* rt = current_runtime();
   if (rt == nullptr) throw std::logic_error("skyloft::spawn: no runtime is running");
-  std::size_t usable = opts.stack_size == 0 ? rt->config.stack_size : StackPool::validate_size(opts.stack_size);
+  const StackRequest stack = rt->stacks.request(opts.stack_size, opts.guard);
+  const std::size_t usable = stack.size;
   int target = rt->worker_for_core(opts.core);
   if (opts.pin && target < 0) throw_pin_without_core();
   if (opts.nice < -20 || opts.nice > 19) {
@@ -41,7 +42,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   }
   RuntimeSection section;  // the processor's stack cache and id block are owner-only state
   Processor* w = this_proc();
-  StackMapping m = rt->stacks.allocate(usable, w && w->index >= 0 ? w->index : -1);
+  StackMapping m = rt->stacks.allocate(stack, w && w->index >= 0 ? w->index : -1);
   auto top = reinterpret_cast<std::uintptr_t>(m.base) + m.size;
   auto task_addr = (top - sizeof(Task)) & ~std::uintptr_t{63};
   Task* t = ::new (reinterpret_cast<void*>(task_addr)) Task;  // default-init: members carry their own initialisers
@@ -56,7 +57,7 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   t->sched.spawn_worker = w && w->index >= 0 ? w->index : -1;
   if (opts.pin) t->sched.pinned_worker = target;
   t->sched.nice = opts.nice;
-  void* lo = static_cast<char*>(m.base) + rt->stacks.guard_size();
+  void* lo = m.lo;
   arch::make_context(t->ctx, lo, reinterpret_cast<void*>(payload_addr), &task_entry, t);
   return t;
 }

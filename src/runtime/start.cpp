@@ -62,7 +62,7 @@ std::vector<int> resolve_cores(const Config& cfg) {
 Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   (void)now_ns();  // calibrates the TSC clock now (20 ms) rather than in the first scheduling decision
   std::unique_ptr<Policy> policy = make_policy(config.policy);
-  config.stack_size = StackPool::validate_size(config.stack_size);
+  config.stack_size = StackPool::validate_size(config.stack_size, config.stack_guard);
   if (config.spin_us > 1'000'000) {
     throw ConfigError(fmt::format("spin_us {} is out of range (0..1000000 microseconds)", config.spin_us));
   }
