@@ -80,14 +80,18 @@ class TickerMechanism final : public PreemptMechanism {
         continue;
       }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
-      if (seq != s.seq) s = ProcScan{seq, 0, 0, false, 0, 0};
+      if (seq != s.seq) s = ProcScan{seq, 0, 0, false, 0, 0, false, 0, 0};
       // Quick retry: the last signal found the PC in libc (unsafe_deferrals moved since we sent it).
       const bool quick = s.signalled && unsafe_deferrals(w) != s.unsafe_seen;
       std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + (quick ? s.quick_delay : retry_delay(s));
       if (now < due) {
-        // After a signal, look again at the quick-retry time to see whether it was deferred.
-        const std::uint64_t probe = s.acted_at + s.quick_delay;
-        next = std::min(next, s.signalled && !quick && now < probe ? probe : due);
+        // After a signal, look again at the quick-retry time, and on until the signal was handled (it may
+        // be delivered late: the worker's thread may be off its CPU), to see whether it was deferred.
+        std::uint64_t wake = due;
+        if (s.signalled && !quick && !handled(w, s)) {
+          wake = std::min(due, std::max(s.acted_at + s.quick_delay, now + s.quick_delay / 2));
+        }
+        next = std::min(next, wake);
         continue;
       }
       if (quick) s.quick = true;
@@ -110,7 +114,13 @@ class TickerMechanism final : public PreemptMechanism {
     std::uint32_t unsafe_seen = 0;   // unsafe_deferrals(w) when we last signalled
     std::uint64_t quick_delay = 0;   // when to look again after that signal (jittered)
     bool quick = false;              // this action is a quick retry (no backoff)
+    std::uint64_t deferred_seen = 0, checks_seen = 0;  // w's counters when we last signalled
   };
+
+  // The last signal reached the handler: it was deferred or acted on (the counters moved).
+  static bool handled(const Processor& w, const ProcScan& s) noexcept {
+    return w.preempt_deferred.get() != s.deferred_seen || w.preempt_checks.get() != s.checks_seen;
+  }
 
   // After acting, when to look at the same run again. hybrid gives a flagged task its grace period. A
   // signal that found the task unpreemptible (deferred: it was in libc, or preemption-disabled) is
@@ -150,6 +160,8 @@ class TickerMechanism final : public PreemptMechanism {
     s.quick = false;
     s.unsafe_seen = unsafe_deferrals(w);  // before the signal: its deferral must show as a change
     s.quick_delay = quick_retry_delay_ns(quantum_ns_);
+    s.deferred_seen = w.preempt_deferred.get();
+    s.checks_seen = w.preempt_checks.get();
     switch (mode_) {
       case Mode::dispatcher:
         if (s.signalled && !quick) ++s.resends;
