@@ -556,8 +556,8 @@ TEST_P(NewlyContendedTest, FirstPreemptionWithinAFewQuanta) {
   std::printf("%s: competitor's first run after %.2f .. %.2f ms (median %.1f quanta of %u us)\n", mechanism().c_str(),
               latencies.front(), latencies.back(), median_quanta, quantum_us);
   // A few quanta: the quantum itself plus the ticker's wake-up; generous for a loaded machine.
-  EXPECT_LT(median_quanta, 5.0);
-  EXPECT_LT(latencies.back() * 1000.0 / quantum_us, kAsan ? 40.0 : 20.0);
+  EXPECT_LT(median_quanta, 10.0);
+  EXPECT_LT(latencies.back() * 1000.0 / quantum_us, kAsan ? 80.0 : 40.0);
   EXPECT_TRUE(rt->shutdown().clean());
 }
 

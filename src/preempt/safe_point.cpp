@@ -30,6 +30,10 @@
 
 extern "C" {
 extern std::uint64_t sky_xsave_size;  // the trampoline's XSAVE area (signal.cpp)
+// Labels in the trampoline (src/arch/x86_64/preempt_x86_64_sysv_elf.S).
+void sky_preempt_trampoline();
+void sky_preempt_trampoline_resume();
+void sky_preempt_trampoline_end();
 }
 
 namespace skyloft {
@@ -160,13 +164,30 @@ bool pc_in_unsafe_code(std::uintptr_t pc) noexcept {
 
 std::size_t preempt_stack_need() noexcept { return sky_xsave_size + kChainBytes; }
 
+namespace {
+// Still leaving an earlier preemption (see the trampoline's header): in the trampoline, or in
+// sky_preempt_entry's epilogue, whose return address sits within the top words of the stack.
+constexpr int kEpilogueWords = 8;
+__attribute__((no_sanitize_address)) bool leaving_trampoline(std::uintptr_t pc, std::uintptr_t sp, std::uintptr_t hi) noexcept {
+  const auto begin = reinterpret_cast<std::uintptr_t>(&sky_preempt_trampoline);
+  const auto end = reinterpret_cast<std::uintptr_t>(&sky_preempt_trampoline_end);
+  if (pc >= begin && pc < end) return true;
+  const auto resume = reinterpret_cast<std::uintptr_t>(&sky_preempt_trampoline_resume);
+  const auto* words = reinterpret_cast<const std::uintptr_t*>(sp);
+  for (int i = 0; i < kEpilogueWords && sp + (i + 1) * sizeof(std::uintptr_t) <= hi; ++i) {
+    if (words[i] == resume) return true;
+  }
+  return false;
+}
+}  // namespace
+
 SafePoint classify_safe_point(const Task& t, std::uintptr_t pc, std::uintptr_t sp) noexcept {
   if (t.preempt_off.load(std::memory_order_relaxed) != 0) return SafePoint::preempt_off;
   auto lo = reinterpret_cast<std::uintptr_t>(t.ctx.stack_lo);
   auto hi = lo + t.ctx.stack_size;
   if (sp <= lo || sp > hi) return SafePoint::foreign_stack;
   if (sp <= lo + preempt_stack_need()) return SafePoint::no_stack_room;
-  if (pc_in_unsafe_code(pc)) return SafePoint::unsafe_pc;
+  if (leaving_trampoline(pc, sp, hi) || pc_in_unsafe_code(pc)) return SafePoint::unsafe_pc;
   return SafePoint::safe;
 }
 
