@@ -143,11 +143,11 @@ TEST_P(DlopenTest, NamedLibraryLoadedAfterStartDefersPreemption) {
   void* handle = nullptr;
   SpinFn in_lib = load_spin_lib(&handle);  // after start: the wrapper refreshes the unsafe table
   ASSERT_NE(in_lib, nullptr) << dlerror();
-  const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 30ms);
+  const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 60ms);
   EXPECT_EQ(lib.other_progress, 0) << "a task spinning inside a library named unsafe was preempted";
   EXPECT_GE(lib.deferred, 1u) << "no interrupt was deferred while the waiting task wanted the core";
   // The same contest in the main program: preempted.
-  const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 30ms);
+  const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
   EXPECT_GT(main.other_progress, 0) << "a task spinning in the main program was not preempted";
   EXPECT_GE(main.preemptions, 1u);
   EXPECT_TRUE(rt->shutdown().clean());
@@ -160,7 +160,7 @@ TEST_P(DlopenTest, UnnamedLibraryLoadedAfterStartIsPreempted) {
   void* handle = nullptr;
   SpinFn in_lib = load_spin_lib(&handle);
   ASSERT_NE(in_lib, nullptr) << dlerror();
-  const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 30ms);
+  const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 60ms);
   EXPECT_GT(lib.other_progress, 0) << "a library nobody named unsafe was treated as unsafe";
   EXPECT_TRUE(rt->shutdown().clean());
   // dlclose refreshes the table too; a later runtime still works.
@@ -178,7 +178,7 @@ TEST_P(DlopenTest, EnvNamedLibraryLoadedBeforeStartDefersPreemption) {
   c.preempt = mechanism();
   c.quantum_us = 100;
   SINGLE_WORKER_RUNTIME(rt, c);
-  const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 30ms);
+  const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 60ms);
   EXPECT_EQ(lib.other_progress, 0);
   EXPECT_GE(lib.deferred, 1u);
   EXPECT_TRUE(rt->shutdown().clean());
@@ -305,7 +305,7 @@ TEST_P(SignalTest, PreemptsWithSigusr2) {
   Config c = preempt_config(mechanism(), 100);
   c.preempt_signal = SIGUSR2;
   SINGLE_WORKER_RUNTIME(rt, c);
-  const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 30ms);
+  const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
   EXPECT_GT(main.other_progress, 0) << "no preemption with SIGUSR2";
   EXPECT_GE(main.preemptions, 1u);
   EXPECT_TRUE(rt->shutdown().clean());
@@ -330,7 +330,7 @@ TEST_P(SignalTest, ForeignSignalsReachTheHandlerInstalledBefore) {
   EXPECT_EQ(g_program_handler_signo.load(), SIGUSR2);
   // The runtime's own signals never reach it.
   if (!kTsan) {
-    const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 30ms);
+    const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
     EXPECT_GE(main.preemptions, 1u);
   }
   EXPECT_EQ(g_program_handler_calls.load(), 2);
@@ -357,7 +357,7 @@ TEST_P(SignalTest, HandlerInstalledAfterStartIsRecordedNotInstalled) {
   ASSERT_EQ(kill(getpid(), SIGUSR2), 0);
   EXPECT_TRUE(thread_wait_until([] { return g_late_handler_calls.load() == 1; }));
   if (!kTsan) {
-    const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 30ms);
+    const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
     EXPECT_GT(main.other_progress, 0) << "the program's sigaction() replaced the runtime's handler";
   }
   // signal() too; it returns the previous program handler.
@@ -368,7 +368,7 @@ TEST_P(SignalTest, HandlerInstalledAfterStartIsRecordedNotInstalled) {
   EXPECT_TRUE(thread_wait_until([] { return g_program_handler_calls.load() == 1; }));
   EXPECT_EQ(g_late_handler_calls.load(), 1);
   if (!kTsan) {
-    const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 30ms);
+    const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
     EXPECT_GT(main.other_progress, 0) << "signal() replaced the runtime's handler";
   }
   EXPECT_TRUE(rt->shutdown().clean());
@@ -505,7 +505,7 @@ TEST_P(ForeignStackTest, TaskOnUcontextStackIsNotPreempted) {
     done = true;
   });
   ASSERT_TRUE(thread_wait_until([&] { return spinning.load(); }));
-  std::this_thread::sleep_for(30ms);
+  std::this_thread::sleep_for(60ms);
   stop = true;
   spinner.join();
   waiter.join();
@@ -513,7 +513,7 @@ TEST_P(ForeignStackTest, TaskOnUcontextStackIsNotPreempted) {
   EXPECT_EQ(during.load(), 0) << "the task was preempted while on a stack that is not its own";
   EXPECT_GE(after.preempt_deferred - before.preempt_deferred, 1u);
   // Back on its own stack, it is preempted as usual.
-  const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 30ms);
+  const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
   EXPECT_GT(main.other_progress, 0);
   EXPECT_TRUE(rt->shutdown().clean());
 }
@@ -612,7 +612,7 @@ TEST_P(LibcLoopTest, ComputeTaskIsNotStarvedByALibcLoop) {
   const double work_quanta = 20;
   const std::uint64_t iterations = calibrate(work_quanta * quantum_us / 1000.0);
   SINGLE_WORKER_RUNTIME(rt, preempt_config(mechanism(), quantum_us, "rr"));  // rr: see NewlyContendedTest
-  const int rounds = 5;
+  const int rounds = 3;
   std::atomic<bool> stop{false}, looping{false};
   std::atomic<std::uint64_t> ops{0};
   JoinHandle looper = skyloft::spawn([&] {
