@@ -54,6 +54,11 @@ std::atomic<DlmopenFn> g_dlmopen{nullptr};
 std::atomic<DlcloseFn> g_dlclose{nullptr};
 
 }  // namespace
+
+// Referenced from safe_point.cpp so that a static link always takes this object: otherwise a program whose
+// dlopen is first defined by a shared object on the link line (a sanitizer runtime) would not get these.
+bool dlopen_wrappers_linked() noexcept { return true; }
+
 }  // namespace skyloft
 
 extern "C" {

@@ -80,16 +80,19 @@ class TickerMechanism final : public PreemptMechanism {
         continue;
       }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
-      if (seq != s.seq) s = ProcScan{seq, 0, 0, false, 0, 0, false, 0, 0};
+      if (seq != s.seq) s = ProcScan{seq, 0, 0, false, 0, 0, false, 0, 0, 0};
       // Quick retry: the last signal found the PC in libc (unsafe_deferrals moved since we sent it).
       const bool quick = s.signalled && unsafe_deferrals(w) != s.unsafe_seen;
       std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + (quick ? s.quick_delay : retry_delay(s));
       if (now < due) {
         // After a signal, look again at the quick-retry time, and on until the signal was handled (it may
         // be delivered late: the worker's thread may be off its CPU), to see whether it was deferred.
+        // At most kMaxProbes looks per signal: a ticker with real-time priority that polled a worker thread
+        // which cannot run (its core is busy) would only keep it off its core.
         std::uint64_t wake = due;
-        if (s.signalled && !quick && !handled(w, s)) {
-          wake = std::min(due, std::max(s.acted_at + s.quick_delay, now + s.quick_delay / 2));
+        if (s.signalled && !quick && !handled(w, s) && s.probes < kMaxProbes) {
+          ++s.probes;
+          wake = std::min(due, std::max(s.acted_at + s.quick_delay, now + s.quick_delay));
         }
         next = std::min(next, wake);
         continue;
@@ -115,7 +118,9 @@ class TickerMechanism final : public PreemptMechanism {
     std::uint64_t quick_delay = 0;   // when to look again after that signal (jittered)
     bool quick = false;              // this action is a quick retry (no backoff)
     std::uint64_t deferred_seen = 0, checks_seen = 0;  // w's counters when we last signalled
+    std::uint32_t probes = 0;        // looks since that signal
   };
+  static constexpr std::uint32_t kMaxProbes = 3;
 
   // The last signal reached the handler: it was deferred or acted on (the counters moved).
   static bool handled(const Processor& w, const ProcScan& s) noexcept {
@@ -162,6 +167,7 @@ class TickerMechanism final : public PreemptMechanism {
     s.quick_delay = quick_retry_delay_ns(quantum_ns_);
     s.deferred_seen = w.preempt_deferred.get();
     s.checks_seen = w.preempt_checks.get();
+    s.probes = 0;
     switch (mode_) {
       case Mode::dispatcher:
         if (s.signalled && !quick) ++s.resends;
