@@ -58,8 +58,9 @@ struct Config {
   // Stall watchdog: report (stderr, with the policy's dump()) a worker whose runnable tasks have waited
   // this long without any scheduling decision. 0: off (run-to-completion policies stall by design).
   std::uint32_t stall_ms = 0;
-  // The signal preemption and the hand-off use (SIGURG by default, as Go does). Signals of this number
-  // that the runtime did not send go to the program's own handler.
+  // The signal preemption and the hand-off use (SIGURG by default, as Go does): SIGURG, SIGUSR1, SIGUSR2
+  // or a real-time signal SIGRTMIN..SIGRTMAX; one per process (a later runtime must use the same one).
+  // Signals of this number that the runtime did not send go to the program's own handler.
   int preempt_signal = 23;  // SIGURG
   // I/O backend (io.hpp): "auto" (io_uring where the kernel allows it, else epoll, announced on stderr),
   // "uring" or "epoll".
@@ -69,10 +70,17 @@ struct Config {
   // `cores`. An empty string is an error.
   std::optional<std::string> daemon;
 
+  // Libraries whose code must never be interrupted by a preemption (as libc, the dynamic loader, libgcc,
+  // libstdc++ and libm never are): file-name prefixes such as "libjemalloc.so", matched against the base
+  // name of every loaded object, also of those loaded later with dlopen. An empty name, or one with a '/',
+  // is an error.
+  std::vector<std::string> no_preempt_libs;
+
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_STACK_GUARD (0 or 1), SKYLOFT_SPIN_US,
   // SKYLOFT_DISPATCHER_CORE, SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US,
-  // SKYLOFT_STALL_MS, SKYLOFT_PREEMPT_SIGNAL, SKYLOFT_DAEMON and SKYLOFT_IO_BACKEND over the defaults above.
-  // A variable that is set but malformed throws ConfigError.
+  // SKYLOFT_STALL_MS, SKYLOFT_PREEMPT_SIGNAL (a number, or a name: URG, USR1, USR2, RTMIN, RTMIN+n, RTMAX-n,
+  // with or without "SIG"), SKYLOFT_NO_PREEMPT_LIBS (colon-separated prefixes), SKYLOFT_DAEMON and
+  // SKYLOFT_IO_BACKEND over the defaults above. A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

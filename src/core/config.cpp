@@ -1,5 +1,6 @@
 // config.cpp - Config::from_env and core-list parsing; every error names the bad value.
 #include <sched.h>
+#include <signal.h>
 
 #include <cerrno>
 #include <charconv>
@@ -44,6 +45,66 @@ T parse_env_number(const char* name, const char* text, T max) {
   }
   if (v > max) throw ConfigError(fmt::format("{}={} is out of range (max {})", name, text, max));
   return v;
+}
+
+// SKYLOFT_PREEMPT_SIGNAL: a number, or a signal name with or without "SIG" (URG, USR1, USR2, RTMIN,
+// RTMIN+n, RTMAX-n). Whether the signal is allowed is checked when a runtime starts (Runtime's constructor).
+int parse_env_signal(const char* text) {
+  std::string s = trim(text);
+  if (!s.empty() && s[0] >= '0' && s[0] <= '9') return parse_env_number<int>("SKYLOFT_PREEMPT_SIGNAL", text, 64);
+  std::string_view name(s);
+  if (name.substr(0, 3) == "SIG") name.remove_prefix(3);
+  auto offset = [&](std::string_view rest, int base, int sign) {
+    if (rest.empty()) return base;
+    int n = -1;
+    auto [ptr, ec] = std::from_chars(rest.data() + 1, rest.data() + rest.size(), n);
+    if (rest.size() < 2 || rest[0] != (sign > 0 ? '+' : '-') || ec != std::errc() ||
+        ptr != rest.data() + rest.size() || n < 0) {
+      return -1;
+    }
+    return base + sign * n;
+  };
+  int sig = -1;
+  if (name == "URG") sig = SIGURG;
+  else if (name == "USR1") sig = SIGUSR1;
+  else if (name == "USR2") sig = SIGUSR2;
+  else if (name.substr(0, 5) == "RTMIN") sig = offset(name.substr(5), SIGRTMIN, +1);
+  else if (name.substr(0, 5) == "RTMAX") sig = offset(name.substr(5), SIGRTMAX, -1);
+  if (sig < 0) {
+    throw ConfigError(fmt::format("SKYLOFT_PREEMPT_SIGNAL='{}' is neither a signal number nor one of SIGURG, SIGUSR1, "
+                                  "SIGUSR2, SIGRTMIN[+n], SIGRTMAX[-n]",
+                                  text));
+  }
+  return sig;
+}
+
+// SKYLOFT_NO_PREEMPT_LIBS: file-name prefixes separated by ':'.
+std::vector<std::string> parse_env_libs(const char* text) {
+  const std::string s = trim(text);
+  if (s.empty()) {
+    throw ConfigError("SKYLOFT_NO_PREEMPT_LIBS is set but empty: name libraries by file-name prefix, e.g. "
+                      "'libjemalloc.so:libtcmalloc'");
+  }
+  std::vector<std::string> libs;
+  std::size_t pos = 0, index = 1;
+  for (;; ++index) {
+    std::size_t colon = s.find(':', pos);
+    std::string part = trim(std::string_view(s).substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
+    if (part.empty()) {
+      throw ConfigError(fmt::format("SKYLOFT_NO_PREEMPT_LIBS='{}': element {} is empty (prefixes are separated by "
+                                    "single ':', e.g. 'libjemalloc.so:libtcmalloc')",
+                                    text, index));
+    }
+    if (part.find('/') != std::string::npos) {
+      throw ConfigError(fmt::format("SKYLOFT_NO_PREEMPT_LIBS='{}': element '{}' is a path; name the library by its "
+                                    "file-name prefix, e.g. 'libjemalloc.so'",
+                                    text, part));
+    }
+    libs.push_back(std::move(part));
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  return libs;
 }
 
 }  // namespace
@@ -135,7 +196,7 @@ Config Config::from_env() {
     c.stall_ms = parse_env_number<std::uint32_t>("SKYLOFT_STALL_MS", v, 3'600'000);
   }
   if (const char* v = std::getenv("SKYLOFT_PREEMPT_SIGNAL")) {
-    c.preempt_signal = parse_env_number<int>("SKYLOFT_PREEMPT_SIGNAL", v, 64);
+    c.preempt_signal = parse_env_signal(v);
   }
   if (const char* v = std::getenv("SKYLOFT_DAEMON")) {
     c.daemon = trim(v);
@@ -143,6 +204,7 @@ Config Config::from_env() {
       throw ConfigError("SKYLOFT_DAEMON is set but empty: give the socket path of a running skyloftd, or unset it");
     }
   }
+  if (const char* v = std::getenv("SKYLOFT_NO_PREEMPT_LIBS")) c.no_preempt_libs = parse_env_libs(v);
   if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
     c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);
   }

@@ -3,6 +3,8 @@
 // core/preempt_hooks.hpp; this layer depends on the core, never the other way round.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -21,12 +23,33 @@ std::unique_ptr<PreemptMechanism> make_preempt_mechanism(const std::string& name
 // Names of every mechanism make_preempt_mechanism knows (some may refuse to start on this machine).
 std::vector<std::string> mechanism_names();
 
+// Throws ConfigError unless `signo` may be the preemption signal: SIGURG, SIGUSR1, SIGUSR2 or
+// SIGRTMIN..SIGRTMAX, and the same one as an earlier runtime of this process used. Before any start.
+void validate_preempt_signal(int signo);
 // Installs the preemption signal handler (SA_RESTART, on the alternate stack) for `signo`. Idempotent per
-// signal. Signals of that number the runtime did not send go to the handler installed before.
+// signal. Signals of that number the runtime did not send go to the program's handler.
 void install_preempt_handler(int signo);
-// The signal the handler was installed for.
+// The signal the handler was installed for (0: none yet), and the token its runtime-sent signals carry in
+// si_value (a mechanism's POSIX timers put it in sigev_value).
 int preempt_signal() noexcept;
+void* preempt_signal_token() noexcept;
 // Asks `p`'s thread to preempt its task: the flag always, the signal too when `signal` is set.
 void request_preemption(Processor& p, bool signal) noexcept;
+
+// Quick retry after an unsafe-PC deferral (signal.cpp, "Deferral and quick retry"). The handler calls the
+// hook (from the signal handler, on p's thread: async-signal-safe code only) when a deferral asks for one;
+// unsafe_deferrals(p) counts those deferrals (a mechanism that resends compares it with its last look).
+using UnsafeDeferralHook = void (*)(Processor& p, void* arg);
+void set_unsafe_deferral_hook(UnsafeDeferralHook hook, void* arg) noexcept;
+std::uint32_t unsafe_deferrals(const Processor& p) noexcept;
+// When to retry: a fraction of the quantum with jitter.
+std::uint64_t quick_retry_delay_ns(std::uint64_t quantum_ns) noexcept;
+
+// The program's actions for the preemption signal (sigaction.cpp). record_program_action() returns false
+// when `signo` is not the installed preemption signal; otherwise it records `act` (if any) as the handler
+// the runtime forwards foreign signals to, and returns the previously recorded one in `old` (if any).
+bool record_program_action(int signo, const struct sigaction* act, struct sigaction* old) noexcept;
+// The next sigaction() after the runtime's wrapper (glibc's, or a sanitizer's interceptor).
+int real_sigaction(int signo, const struct sigaction* act, struct sigaction* old) noexcept;
 
 }  // namespace skyloft

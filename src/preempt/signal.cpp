@@ -1,8 +1,11 @@
 // signal.cpp - the preemption signal handler: the handler decides, safe points act (Go, Caladan).
 //
 // When the preemption signal arrives on a runtime thread:
-//   1. A signal the runtime did not send (another process, or the program's own kill/raise) goes to the
-//      handler that was installed before ours.
+//   1. A signal the runtime did not send (another process, the program's own kill/raise/pthread_kill/
+//      sigqueue, a POSIX timer of the program) goes to the program's handler: the one installed before the
+//      runtime's, or one the program installed later (sigaction.cpp records it instead of replacing ours).
+//      The runtime's own signals carry a per-process token in si_value (rt_tgsigqueueinfo, SIGEV_THREAD_ID
+//      timers); the monitor's plain tgkill is recognised only on a thread that lost its processor.
 //   2. It raises the processor's flag (so a deferred request is honoured at the next preempt point or
 //      runtime exit) and returns at once unless the task is at an async safe point (safe_point.hpp).
 //      Under ThreadSanitizer a handler runs late (at TSan's next synchronisation point) and receives a copy
@@ -13,23 +16,43 @@
 //      (core/preemption.cpp), which runs on the task's stack with the signal mask restored.
 // On a thread that lost its processor (hand-off), this_proc() is the thread's stand-in, whose flag is
 // always raised: a redirect sends the task back through the scheduler (core/handoff.cpp).
+//
+// Deferral and quick retry. A task whose PC is in libc (snprintf, malloc) cannot be preempted there, and a
+// task that calls libc in a loop is inside it most of the time: retried once a quantum (or with a backoff),
+// nearly every interrupt would land in libc again and a pure-computation task on the same core would
+// starve for seconds. So an unsafe-PC deferral asks for a quick retry, a fraction of a quantum later with
+// jitter so that it does not phase-lock with the task's loop (note_unsafe_deferral; the ticker resends, the
+// timer mechanism arms a one-shot). Each try lands outside libc with the probability of the task's time
+// outside it, so a few dozen quick tries (a few quanta) find it. Not retried quickly: a PC on a system
+// call instruction (the task is blocked in the kernel; the hand-off deals with that), preemption disabled
+// (honoured at the region's end by the flag), a foreign stack or no stack room (not transient), and more
+// than kMaxQuickRetries in one run (it then backs off as before). Rejected: redirecting the return address
+// of the libc call (the frame chain through libc has no frame pointers, and a patched return address breaks
+// C++ unwinding through that frame).
 #include <cpuid.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
+
+#include <fmt/format.h>
 
 #include "arch/context.hpp"
 #include "core/fatal.hpp"
 #include "core/kthread.hpp"
 #include "core/processor.hpp"
 #include "core/scheduler.hpp"
+#include "core/spinlock.hpp"
 #include "preempt/mechanism.hpp"
 #include "preempt/safe_point.hpp"
+#include "skyloft/config.hpp"
 #include "skyloft/time.hpp"
 
 extern "C" void sky_preempt_trampoline();
@@ -45,8 +68,27 @@ namespace skyloft {
 namespace {
 
 std::atomic<int> g_signo{0};
-struct sigaction g_previous;  // written once at install, before the handler can run
 pid_t g_pid = 0;
+uid_t g_uid = 0;
+void* g_token = nullptr;  // si_value of the runtime's signals; written once at install, before any is sent
+
+// The program's handler for the preemption signal (the forward target): two slots and an index, so a
+// handler reads a complete one while sigaction() (sigaction.cpp) writes the other. Writers hold
+// g_forward_lock; two writes within one handler's run could reuse its slot (a handler runs for microseconds).
+struct sigaction g_forward[2];
+std::atomic<int> g_forward_current{0};
+SpinLock g_forward_lock;
+
+// Quick retries of unsafe-PC deferrals, per processor (written by the handler on the processor's thread).
+constexpr std::uint32_t kMaxQuickRetries = 256;
+struct alignas(64) QuickRetry {
+  std::atomic<std::uint32_t> seq{0};  // unsafe-PC deferrals that asked for a quick retry (mechanisms read)
+  std::uint64_t run_seq = 0;          // the run `count` belongs to
+  std::uint32_t count = 0;            // quick retries asked for in that run
+};
+QuickRetry g_quick[kMaxWorkers];
+std::atomic<UnsafeDeferralHook> g_unsafe_hook{nullptr};
+std::atomic<void*> g_unsafe_hook_arg{nullptr};
 
 #if SKY_TSAN
 constexpr bool kSignalsDeliveredLate = true;
@@ -54,31 +96,59 @@ constexpr bool kSignalsDeliveredLate = true;
 constexpr bool kSignalsDeliveredLate = false;
 #endif
 
-// Signals we send: tgkill from this process (SI_TKILL) or an expiry of a POSIX timer (SI_TIMER).
-bool sent_by_runtime(const siginfo_t* info) noexcept {
-  if (info->si_code == SI_TIMER) return true;
-  return info->si_code == SI_TKILL && info->si_pid == g_pid;
+// Signals we send carry g_token (rt_tgsigqueueinfo: SI_QUEUE; our POSIX timers: SI_TIMER). The monitor
+// nudges a thread that lost its processor with a plain tgkill (SI_TKILL from this process).
+bool sent_by_runtime(const siginfo_t* info, const Processor* p) noexcept {
+  if ((info->si_code == SI_QUEUE || info->si_code == SI_TIMER) && info->si_value.sival_ptr == g_token) return true;
+  return p != nullptr && p->index < 0 && info->si_code == SI_TKILL && info->si_pid == g_pid;
 }
 
-void forward_to_previous(int sig, siginfo_t* info, void* context) {
-  if (g_previous.sa_flags & SA_SIGINFO) {
-    if (g_previous.sa_sigaction != nullptr) g_previous.sa_sigaction(sig, info, context);
-  } else if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
-    g_previous.sa_handler(sig);
+void forward_to_program(int sig, siginfo_t* info, void* context) {
+  const struct sigaction& fw = g_forward[g_forward_current.load(std::memory_order_acquire)];
+  const int flags = fw.sa_flags;
+  void (*handler)(int) = fw.sa_handler;
+  void (*action)(int, siginfo_t*, void*) = fw.sa_sigaction;
+  sigset_t mask = fw.sa_mask, old;
+  if (flags & SA_SIGINFO) {
+    if (action == nullptr) return;
+  } else if (handler == SIG_DFL || handler == SIG_IGN) {
+    // SIG_DFL of the preemption signals we allow (SIGURG, SIGUSR*, real-time) would terminate or ignore;
+    // a signal nobody handled is dropped rather than killing the process the runtime runs in.
+    return;
   }
-  // SIG_DFL of the preemption signals we allow (SIGURG, SIGUSR*, real-time) would terminate or ignore;
-  // a signal nobody handled is dropped rather than killing the process the runtime runs in.
+  if (!(flags & SA_NODEFER)) sigaddset(&mask, sig);
+  sigprocmask(SIG_BLOCK, &mask, &old);  // the program's sa_mask, as the kernel would have applied it
+  if (flags & SA_SIGINFO) action(sig, info, context);
+  else handler(sig);
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+}
+
+// An unsafe-PC deferral: worth a quick retry? (see "Deferral and quick retry" above)
+bool want_quick_retry(Processor& p, std::uintptr_t pc) noexcept {
+  std::uint16_t insn;
+  std::memcpy(&insn, reinterpret_cast<const void*>(pc), sizeof insn);
+  if (insn == 0x050f) return false;  // `syscall`: blocked in (or restarting) a system call
+  QuickRetry& q = g_quick[static_cast<std::size_t>(p.index)];
+  const std::uint64_t run = p.run_seq.load(std::memory_order_relaxed);
+  if (run != q.run_seq) {
+    q.run_seq = run;
+    q.count = 0;
+  }
+  if (q.count >= kMaxQuickRetries) return false;
+  ++q.count;
+  q.seq.store(q.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  return true;
 }
 
 void on_preempt_signal(int sig, siginfo_t* info, void* context) {
   int saved_errno = errno;
   Processor* p = this_proc();
-  Task* t = sky_tl_current;
-  if (p == nullptr || !sent_by_runtime(info)) {
-    if (!sent_by_runtime(info)) forward_to_previous(sig, info, context);
+  if (!sent_by_runtime(info, p)) {
+    forward_to_program(sig, info, context);
     errno = saved_errno;
     return;
   }
+  Task* t = p != nullptr ? sky_tl_current : nullptr;
   if (t != nullptr && p->track_run_start &&
       now_ns() - p->run_start_ns.load(std::memory_order_relaxed) < p->min_run_ns) {
     t = nullptr;  // a tick for the previous run, delivered after the switch: not this run's quantum
@@ -92,9 +162,12 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
     // A blocking system call interrupted by this signal is restarted by re-executing its `syscall`
     // instruction (0f 05), to which the kernel rewound the PC: never redirect there (the hand-off relies
     // on a thread blocked in a call not running task code, core/handoff.cpp H3).
-    const auto* insn = reinterpret_cast<const unsigned char*>(pc);
-    const bool at_syscall = insn[0] == 0x0f && insn[1] == 0x05;
-    if (!kSignalsDeliveredLate && !at_syscall && async_safe_point(*t, pc, sp)) {
+    std::uint16_t insn;
+    std::memcpy(&insn, reinterpret_cast<const void*>(pc), sizeof insn);
+    const SafePoint verdict = kSignalsDeliveredLate ? SafePoint::preempt_off
+                              : insn == 0x050f      ? SafePoint::unsafe_pc
+                                                    : classify_safe_point(*t, pc, sp);
+    if (verdict == SafePoint::safe) {
       t->preempt_off.store(1, std::memory_order_relaxed);  // sky_preempt_entry clears it
       std::atomic_signal_fence(std::memory_order_seq_cst);
       sp -= 128 + sizeof(std::uintptr_t);  // skip the red zone, then "push" the interrupted PC
@@ -103,6 +176,11 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
       regs[REG_RIP] = reinterpret_cast<greg_t>(&sky_preempt_trampoline);
     } else if (p->index >= 0) {
       p->preempt_deferred.add();
+      if (verdict == SafePoint::unsafe_pc && want_quick_retry(*p, pc)) {
+        if (UnsafeDeferralHook hook = g_unsafe_hook.load(std::memory_order_acquire)) {
+          hook(*p, g_unsafe_hook_arg.load(std::memory_order_relaxed));
+        }
+      }
     }
   }
   errno = saved_errno;
@@ -119,20 +197,40 @@ std::uint64_t xsave_area_size() {
   return ebx;  // bytes needed for the features currently enabled in XCR0 (enough for XSAVEC too)
 }
 
+bool allowed_signal(int sig) noexcept {
+  return sig == SIGURG || sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
 }  // namespace
 
 int preempt_signal() noexcept { return g_signo.load(std::memory_order_relaxed); }
+void* preempt_signal_token() noexcept { return g_token; }
+
+void validate_preempt_signal(int signo) {
+  if (!allowed_signal(signo)) {
+    throw ConfigError(fmt::format("preempt_signal {} is not allowed: use SIGURG ({}), SIGUSR1 ({}), SIGUSR2 ({}) or a "
+                                  "real-time signal SIGRTMIN..SIGRTMAX ({}..{})",
+                                  signo, SIGURG, SIGUSR1, SIGUSR2, SIGRTMIN, SIGRTMAX));
+  }
+  const int installed = g_signo.load(std::memory_order_acquire);
+  if (installed != 0 && installed != signo) {
+    throw ConfigError(fmt::format("preempt_signal {} differs from signal {}, which an earlier runtime of this process "
+                                  "installed its handler for: one process uses one preemption signal",
+                                  signo, installed));
+  }
+}
 
 void install_preempt_handler(int signo) {
   int expected = 0;
-  if (!g_signo.compare_exchange_strong(expected, signo)) {
-    if (expected != signo) {
-      sky_fatal("the preemption signal was %d for an earlier runtime of this process; it cannot change to %d",
-                expected, signo);
-    }
-    return;
+  if (g_signo.load(std::memory_order_acquire) == signo) return;
+  if (g_signo.load(std::memory_order_acquire) != 0) {
+    sky_fatal("the preemption signal was %d for an earlier runtime of this process; it cannot change to %d "
+              "(validate_preempt_signal should have refused)",
+              g_signo.load(), signo);
   }
   g_pid = getpid();
+  g_uid = getuid();
+  g_token = reinterpret_cast<void*>((static_cast<std::uintptr_t>(__rdtsc()) << 16) ^ reinterpret_cast<std::uintptr_t>(&g_token) ^ 0x5c7f10f7ull);
   sky_xsave_size = xsave_area_size();
   refresh_unsafe_ranges();
   struct sigaction sa;
@@ -140,13 +238,61 @@ void install_preempt_handler(int signo) {
   sa.sa_sigaction = &on_preempt_signal;
   sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
-  sigaction(signo, &sa, &g_previous);
+  // Ours is installed before g_signo is published, so the program's sigaction() calls for this signal
+  // (sigaction.cpp) reach the kernel until then and are recorded as the forward target afterwards.
+  std::lock_guard<SpinLock> g(g_forward_lock);
+  real_sigaction(signo, &sa, &g_forward[0]);
+  g_forward_current.store(0, std::memory_order_release);
+  g_signo.compare_exchange_strong(expected, signo, std::memory_order_acq_rel);
+}
+
+bool record_program_action(int signo, const struct sigaction* act, struct sigaction* old) noexcept {
+  if (signo == 0 || signo != g_signo.load(std::memory_order_acquire)) return false;
+  std::lock_guard<SpinLock> g(g_forward_lock);
+  const int cur = g_forward_current.load(std::memory_order_relaxed);
+  if (old != nullptr) *old = g_forward[cur];
+  if (act != nullptr) {
+    g_forward[1 - cur] = *act;
+    g_forward_current.store(1 - cur, std::memory_order_release);
+  }
+  return true;
+}
+
+void set_unsafe_deferral_hook(UnsafeDeferralHook hook, void* arg) noexcept {
+  g_unsafe_hook.store(nullptr, std::memory_order_release);
+  g_unsafe_hook_arg.store(arg, std::memory_order_relaxed);
+  g_unsafe_hook.store(hook, std::memory_order_release);
+}
+
+std::uint32_t unsafe_deferrals(const Processor& p) noexcept {
+  return g_quick[static_cast<std::size_t>(p.index)].seq.load(std::memory_order_acquire);
+}
+
+std::uint64_t quick_retry_delay_ns(std::uint64_t quantum_ns) noexcept {
+  // A fraction of the quantum, at least kMinQuickRetryNs (each signal costs the core ~7 us on a VM), plus
+  // up to half as much again of jitter from the TSC, so consecutive tries sample different loop phases.
+  constexpr std::uint64_t kMinQuickRetryNs = 10'000;
+  const std::uint64_t base = std::max(quantum_ns / 8, kMinQuickRetryNs);
+  std::uint64_t x = __rdtsc();
+  x ^= x >> 29;
+  x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 32;
+  return base + x % (base / 2 + 1);
 }
 
 void request_preemption(Processor& p, bool signal) noexcept {
   p.preempt_flag.store(1, std::memory_order_release);
   if (!signal) return;
-  if (KThread* kt = p.kthread.load(std::memory_order_acquire)) tgkill(g_pid, kt->tid, g_signo.load(std::memory_order_relaxed));
+  KThread* kt = p.kthread.load(std::memory_order_acquire);
+  if (kt == nullptr) return;
+  siginfo_t info;
+  std::memset(&info, 0, sizeof info);
+  info.si_signo = g_signo.load(std::memory_order_relaxed);
+  info.si_code = SI_QUEUE;
+  info.si_pid = g_pid;
+  info.si_uid = g_uid;
+  info.si_value.sival_ptr = g_token;
+  syscall(SYS_rt_tgsigqueueinfo, g_pid, kt->tid, info.si_signo, &info);
 }
 
 }  // namespace skyloft

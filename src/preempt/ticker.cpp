@@ -1,8 +1,10 @@
 // ticker.cpp - "dispatcher", "flag" and "hybrid": one thread watches every worker's running task and acts
 // when a task overruns its quantum while another task waits for that core (tickless: nothing happens, and
 // the thread sleeps, while no core is contended).
-//   dispatcher  sends the worker a thread-directed signal (tgkill); the handler redirects the task to the
-//               trampoline. Re-sent every quantum while the same run continues (a deferred request retries).
+//   dispatcher  sends the worker a thread-directed signal (rt_tgsigqueueinfo); the handler redirects the
+//               task to the trampoline. Re-sent every quantum while the same run continues (a deferred
+//               request retries), and a jittered fraction of a quantum later when the handler found the
+//               PC in libc (quick retry, signal.cpp): after each signal the ticker looks once more then.
 //   flag        raises the worker's flag only: no signal ever. The task yields at its next preempt_point()
 //               or runtime entry; code with neither is never preempted.
 //   hybrid      raises the flag first and signals only if the same run is still going, flag unconsumed,
@@ -78,14 +80,26 @@ class TickerMechanism final : public PreemptMechanism {
         continue;
       }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
-      if (seq != s.seq) s = ProcScan{seq, 0, 0, false};
-      std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + retry_delay(s);
+      if (seq != s.seq) s = ProcScan{seq, 0, 0, false, 0, 0, false, 0, 0, 0};
+      // Quick retry: the last signal found the PC in libc (unsafe_deferrals moved since we sent it).
+      const bool quick = s.signalled && unsafe_deferrals(w) != s.unsafe_seen;
+      std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + (quick ? s.quick_delay : retry_delay(s));
       if (now < due) {
-        next = std::min(next, due);
+        // After a signal, look again at the quick-retry time, and on until the signal was handled (it may
+        // be delivered late: the worker's thread may be off its CPU), to see whether it was deferred.
+        // At most kMaxProbes looks per signal: a ticker with real-time priority that polled a worker thread
+        // which cannot run (its core is busy) would only keep it off its core.
+        std::uint64_t wake = due;
+        if (s.signalled && !quick && !handled(w, s) && s.probes < kMaxProbes) {
+          ++s.probes;
+          wake = std::min(due, std::max(s.acted_at + s.quick_delay, now + s.quick_delay));
+        }
+        next = std::min(next, wake);
         continue;
       }
+      if (quick) s.quick = true;
       act(w, s, now);
-      next = std::min(next, now + retry_delay(s));
+      next = std::min(next, now + (s.signalled ? std::min(s.quick_delay, retry_delay(s)) : retry_delay(s)));
     }
     return next;
   }
@@ -98,9 +112,20 @@ class TickerMechanism final : public PreemptMechanism {
   struct ProcScan {
     std::uint64_t seq = 0;       // the run we acted on
     std::uint64_t acted_at = 0;  // when we last raised the flag / signalled for it
-    std::uint32_t resends = 0;   // signals sent for this run
+    std::uint32_t resends = 0;   // signals sent for this run (and not quick retries)
     bool signalled = false;
+    std::uint32_t unsafe_seen = 0;   // unsafe_deferrals(w) when we last signalled
+    std::uint64_t quick_delay = 0;   // when to look again after that signal (jittered)
+    bool quick = false;              // this action is a quick retry (no backoff)
+    std::uint64_t deferred_seen = 0, checks_seen = 0;  // w's counters when we last signalled
+    std::uint32_t probes = 0;        // looks since that signal
   };
+  static constexpr std::uint32_t kMaxProbes = 3;
+
+  // The last signal reached the handler: it was deferred or acted on (the counters moved).
+  static bool handled(const Processor& w, const ProcScan& s) noexcept {
+    return w.preempt_deferred.get() != s.deferred_seen || w.preempt_checks.get() != s.checks_seen;
+  }
 
   // After acting, when to look at the same run again. hybrid gives a flagged task its grace period. A
   // signal that found the task unpreemptible (deferred: it was in libc, or preemption-disabled) is
@@ -136,9 +161,16 @@ class TickerMechanism final : public PreemptMechanism {
   };
 
   void act(Processor& w, ProcScan& s, std::uint64_t now) {
+    const bool quick = s.quick;
+    s.quick = false;
+    s.unsafe_seen = unsafe_deferrals(w);  // before the signal: its deferral must show as a change
+    s.quick_delay = quick_retry_delay_ns(quantum_ns_);
+    s.deferred_seen = w.preempt_deferred.get();
+    s.checks_seen = w.preempt_checks.get();
+    s.probes = 0;
     switch (mode_) {
       case Mode::dispatcher:
-        if (s.signalled) ++s.resends;
+        if (s.signalled && !quick) ++s.resends;
         request_preemption(w, /*signal=*/true);
         s.signalled = true;
         break;
@@ -147,7 +179,7 @@ class TickerMechanism final : public PreemptMechanism {
         break;
       case Mode::hybrid:
         if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
-          if (s.signalled) ++s.resends;
+          if (s.signalled && !quick) ++s.resends;
           request_preemption(w, /*signal=*/true);  // grace expired with the flag unconsumed
           s.signalled = true;
         } else {

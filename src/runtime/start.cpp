@@ -17,12 +17,14 @@
 #include "core/sysmon.hpp"
 #include "io/poller.hpp"
 #include "preempt/mechanism.hpp"
+#include "preempt/safe_point.hpp"
 #include "runtime/runtime_impl.hpp"
 
 namespace skyloft {
 
 void start_runtime(RuntimeCore& rt) {
   install_fault_handler();
+  set_no_preempt_libs(rt.config.no_preempt_libs);
   install_preempt_handler(rt.config.preempt_signal);
   rt.policy->init(rt);
   rt.preempt->start(rt);
@@ -68,6 +70,8 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   }
   std::unique_ptr<PreemptMechanism> mech =
       make_preempt_mechanism(config.preempt, config.quantum_us, config.hybrid_grace_us);
+  validate_preempt_signal(config.preempt_signal);
+  validate_no_preempt_libs(config.no_preempt_libs);
   std::vector<int> cores = resolve_cores(config);
   int dispatcher = -1;
   if (!policy->needs_dispatcher() && mech->has_ticker() && config.dispatcher_core >= 0) {

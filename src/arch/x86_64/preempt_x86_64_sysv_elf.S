@@ -21,11 +21,21 @@
  * also pops the red zone gap. Callee-saved registers need no saving here: sky_preempt_entry preserves them
  * like any function (a task switch inside it saves them).
  * No code before the xsave may touch vector or x87 state.
+ *
+ * A signal must never redirect a task that is still inside this trampoline, or in the last instructions of
+ * sky_preempt_entry after it cleared preempt_off: the trampoline's frame would nest on the stack (measured:
+ * up to four nested frames under a 20 us timer). The safe-point test (src/preempt/safe_point.cpp) treats
+ * [sky_preempt_trampoline, sky_preempt_trampoline_end) as unsafe, and a stack whose top words hold
+ * sky_preempt_trampoline_resume (sky_preempt_entry's return address) too.
  */
 
     .text
     .globl  sky_preempt_trampoline
     .type   sky_preempt_trampoline, @function
+    .globl  sky_preempt_trampoline_resume
+    .hidden sky_preempt_trampoline_resume
+    .globl  sky_preempt_trampoline_end
+    .hidden sky_preempt_trampoline_end
     .align  16
 sky_preempt_trampoline:
     pushfq                          /* save RFLAGS */
@@ -61,6 +71,7 @@ sky_preempt_trampoline:
 2:
     cld                             /* the ABI wants DF clear at a call */
     callq   sky_preempt_entry       /* may run other tasks before it returns */
+sky_preempt_trampoline_resume:      /* sky_preempt_entry's return address (the safe-point test looks for it) */
     movl    $-1, %eax
     movl    $-1, %edx
     xrstor  (%rsp)                  /* restore the full vector and x87 state */
@@ -77,6 +88,7 @@ sky_preempt_trampoline:
     popq    %rax                    /* restore RAX */
     popfq                           /* restore RFLAGS */
     retq    $128                    /* resume at the interrupted PC and drop the red-zone gap */
+sky_preempt_trampoline_end:
     .size   sky_preempt_trampoline, .-sky_preempt_trampoline
 
     .section .note.GNU-stack,"",%progbits
