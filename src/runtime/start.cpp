@@ -4,6 +4,8 @@
 // Start order: fault and preemption signal handlers, policy init (it sees the processors), mechanism start,
 // one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
 // the dispatcher of a centralized policy. Stopping is in shutdown.cpp.
+#include <signal.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
@@ -101,6 +103,13 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   }
   if (config.stall_ms > 3'600'000) {
     throw ConfigError(fmt::format("stall_ms {} is out of range (0..3600000; 0 turns the watchdog off)", config.stall_ms));
+  }
+  const int sig = config.preempt_signal;
+  if (sig < 1 || sig > SIGRTMAX || sig == SIGKILL || sig == SIGSTOP || sig == SIGSEGV || sig == SIGBUS) {
+    // SIGKILL and SIGSTOP cannot be caught; SIGSEGV and SIGBUS belong to the stack-overflow handler.
+    throw ConfigError(fmt::format("preempt_signal {} cannot carry preemption (a signal 1..{} other than SIGKILL, "
+                                  "SIGSTOP, SIGSEGV and SIGBUS)",
+                                  sig, SIGRTMAX));
   }
   if (cores.size() > kMaxWorkers) {
     throw ConfigError(fmt::format("{} worker cores requested; at most {} are supported", cores.size(), kMaxWorkers));
