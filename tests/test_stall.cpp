@@ -72,7 +72,6 @@ TEST_P(Stall, TaskWaitingBehindASpinnerIsReportedOnce) {
   const int core = rt.worker_cores().back();
   const int worker = static_cast<int>(rt.worker_cores().size()) - 1;
   std::atomic<bool> spinning{false}, waiter_ran{false};
-  ::testing::internal::CaptureStderr();
   skyloft::JoinHandle spinner = skyloft::spawn(
       [&] {
         spinning = true;
@@ -80,12 +79,19 @@ TEST_P(Stall, TaskWaitingBehindASpinnerIsReportedOnce) {
       },
       pinned_to(core));
   ASSERT_TRUE(thread_wait_until([&] { return spinning.load(); }));
+  // Captured only from here: on a loaded machine the worker's thread itself may wait for a CPU longer
+  // than stall_ms before it dispatches the spinner, which the watchdog rightly reports too.
+  ::testing::internal::CaptureStderr();
   skyloft::JoinHandle waiter = skyloft::spawn([&] { waiter_ran = true; }, pinned_to(core));
   spinner.join();
   waiter.join();
   const std::string err = ::testing::internal::GetCapturedStderr();
   EXPECT_TRUE(waiter_ran.load());
-  EXPECT_EQ(count_of(err, "skyloft: stall:"), 1u) << err;
+  // One stall, one report. A hand-off (the monitor may take a worker whose thread it finds asleep in the
+  // kernel, as under a loaded machine's page faults) ends the episode early and may start another.
+  const std::uint64_t handoffs = rt.stats()[static_cast<std::size_t>(worker)].handoffs;
+  EXPECT_GE(count_of(err, "skyloft: stall:"), 1u) << err;
+  EXPECT_LE(count_of(err, "skyloft: stall:"), 1u + handoffs) << err << "hand-offs: " << handoffs;
   EXPECT_NE(err.find("worker " + std::to_string(worker) + " (core " + std::to_string(core) + ")"), std::string::npos)
       << err;
   EXPECT_NE(err.find("stall_ms " + std::to_string(kStallMs)), std::string::npos) << err;
@@ -97,30 +103,31 @@ TEST_P(Stall, TaskWaitingBehindASpinnerIsReportedOnce) {
 TEST_P(Stall, LongTaskAloneIsNotAStall) {
   Runtime rt(stall_config(GetParam()));
   settle(rt);
-  const auto cores = rt.worker_cores();
-  ::testing::internal::CaptureStderr();
-  // A spinner alone on its worker, and tasks on another worker that sleep and block: nobody waits for a
-  // core. (Not on the spinner's worker: with every other worker parked, a task queued there would wait
-  // behind the spinner, a stall by design of run-to-completion.)
-  skyloft::JoinHandle spinner = skyloft::spawn([] { spin_for(kSpin); }, pinned_to(cores.front()));
-  SpawnOptions elsewhere;
-  elsewhere.core = cores.back();
+  const int core = rt.worker_cores().front();
+  // A task blocked on the spinner's worker is not runnable: it waits for a semaphore, not for the core.
   skyloft::Semaphore gate(0);
-  skyloft::JoinHandle sleeper, blocked;
-  if (cores.size() > 1) {
-    sleeper = skyloft::spawn(
-        [&] {
-          this_task::sleep_for(std::chrono::milliseconds(3 * kStallMs));
-          gate.release();
-        },
-        elsewhere);
-    blocked = skyloft::spawn([&] { gate.acquire(); }, elsewhere);
-  }
+  std::atomic<bool> blocking{false}, spinning{false};
+  skyloft::JoinHandle blocked = skyloft::spawn(
+      [&] {
+        blocking = true;
+        gate.acquire();
+      },
+      pinned_to(core));
+  ASSERT_TRUE(thread_wait_until([&] { return blocking.load(); }));
+  skyloft::JoinHandle spinner = skyloft::spawn(
+      [&] {
+        spinning = true;
+        spin_for(kSpin);
+      },
+      pinned_to(core));
+  ASSERT_TRUE(thread_wait_until([&] { return spinning.load(); }));
+  // From here the spinner is alone with a blocked task (see TaskWaitingBehindASpinner on why only now).
+  ::testing::internal::CaptureStderr();
   spinner.join();
-  if (sleeper.joinable()) sleeper.join();
-  if (blocked.joinable()) blocked.join();
   const std::string err = ::testing::internal::GetCapturedStderr();
-  EXPECT_EQ(count_of(err, "stall"), 0u) << err;
+  gate.release();
+  blocked.join();
+  EXPECT_EQ(count_of(err, "stall"), 0u) << err << "hand-offs: " << sum_of(rt.stats(), &skyloft::WorkerStats::handoffs);
   EXPECT_TRUE(rt.shutdown().clean());
 }
 
