@@ -57,7 +57,7 @@ void settle(Runtime& rt) {
   std::vector<skyloft::JoinHandle> hs;
   for (int core : rt.worker_cores()) hs.push_back(skyloft::spawn([] {}, pinned_to(core)));
   for (auto& h : hs) h.join();
-  std::this_thread::sleep_for(10ms);  // the monitor looks at least every 2 ms
+  std::this_thread::sleep_for(50ms);  // the monitor looks at least every 2 ms, if it gets a CPU
 }
 
 // The policies that can pin a task (so no idle worker takes the waiting one away).
