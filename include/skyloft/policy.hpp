@@ -1,7 +1,7 @@
 // policy.hpp - the general scheduling operations. Every policy (fifo, sq, rr, cfs, eevdf, and those added
 // with register_policy) is a subclass of Policy chosen by name at start; the core calls these ops and never
 // asks which policy runs. This file is the whole contract: what the core promises a policy, and what a
-// policy must do. Debug builds (no NDEBUG) check the preconditions in the built-in policies' helpers.
+// policy must do. Debug builds (no NDEBUG) check the preconditions in the built-in policies' shared code.
 //
 // Words used below:
 //  * "worker" is a processor (one per managed core), indexed 0..num_workers()-1. A worker is driven by one

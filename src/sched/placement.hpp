@@ -5,11 +5,11 @@
 //   wakeup  the pinned worker; else the task's previous worker if it spins idle (cache affinity at no
 //           wake-up cost) or the waker is outside the runtime; else the waker's worker (the woken task
 //           usually consumes what the waker produced).
-//   yield   the yielder's own worker (no helper: nothing to decide, nobody to tell).
+//   yield   the yielder's own worker (nothing to decide, nobody to tell).
 //   tell    a task queued on another worker kicks it; on the caller's own worker, the first stealable task
 //           behind the running one stays local (a task that wakes one other and then blocks hands off with no
 //           syscall, as Go's runnext does), and from the second one an idle worker is woken to steal.
-// Every helper checks its preconditions in debug builds (SKY_DEBUG_ASSERT).
+// Every function here checks its preconditions in debug builds (SKY_DEBUG_ASSERT).
 #pragma once
 
 #include <atomic>
