@@ -1,16 +1,65 @@
-// policy.hpp - the general scheduling operations. Every policy (fifo, sq, and later rr, cfs, eevdf, lc/be)
-// is a subclass of Policy chosen by name at start; the core calls these ops and never asks which policy runs.
+// policy.hpp - the general scheduling operations. Every policy (fifo, sq, rr, cfs, eevdf, and those added
+// with register_policy) is a subclass of Policy chosen by name at start; the core calls these ops and never
+// asks which policy runs. This file is the whole contract: what the core promises a policy, and what a
+// policy must do. Debug builds (no NDEBUG) check the preconditions in the built-in policies' shared code.
 //
-// Conventions for every op below:
-//  * `worker` is the index (0..num_workers-1) of the worker thread making the call, or -1 when the call
-//    comes from a plain kernel thread outside the runtime (e.g. spawn() or a Mutex::unlock() from main()).
-//  * No runtime lock is held when an op is called, and preemption is disabled on the calling worker: an op
-//    never blocks, never switches tasks and never calls back into the scheduler (spawn/yield/wait).
-//  * Ops that take a Task* for queueing (spawn, wakeup, yield) hand the task to the policy: from then on the
-//    policy owns it and must eventually return it from pick_next() or balance() exactly once, or it stalls.
-//  * Ops may run concurrently on different workers for different tasks; the policy synchronizes its own
-//    queues. The core guarantees that for one task the ops are ordered: task_init, spawn, then cycles of
-//    pick/balance -> (yield -> pick | block -> wakeup -> pick), and task_finish last.
+// Words used below:
+//  * "worker" is a processor (one per managed core), indexed 0..num_workers()-1. A worker is driven by one
+//    kernel thread at a time, but the thread can change: when a worker's thread blocks in the kernel, the
+//    monitor hands the worker to a spare thread (the hand-off). "The worker's thread" is whichever drives it.
+//  * `worker` arguments name the caller's worker, or are -1 when the caller drives none: a plain thread
+//    (spawn() or Mutex::unlock() from main()), the dispatcher thread, or a thread whose worker was just
+//    handed to a spare and which still runs its task until the task's next entry into the runtime.
+//  * "Under the bucket lock": with a spinlock of the wait table held (wait_table.cpp). wake_address()
+//    unparks waiters under it, from any thread; so does the deadline callback of a timed wait, which runs
+//    either at the poll point of the worker the timer was armed on (on that worker's thread, inside a
+//    scheduling decision: after the switching task went through yield/block, before pick_next) or on an
+//    idle worker's thread that fires a busy worker's due timers (then `worker` is the idle one, not the
+//    task's). An op that can run there must be short, must not spin on anything a waiter's thread could
+//    hold, and must never call into the wait table (skyloft::Mutex, CondVar, wake_address, ...).
+//
+// Rules for every op:
+//  R1. Never blocks, never sleeps, never switches tasks, never calls back into the scheduler (spawn, yield,
+//      join, wait, sync primitives) or into the wait table. It may take the policy's own spinlocks; those
+//      are leaf locks (the core may hold a bucket lock around wakeup, never the other way round).
+//  R2. Never allocates: no new/malloc/std::vector growth (reserve up front). Allocation can enter the
+//      kernel or take allocator locks while the core holds spinlocks, with preemption off, on paths every
+//      worker passes through. Exceptions: init, init_worker and set_param may allocate; task_init may
+//      (rarely: amortized growth of room for live tasks), since no runtime lock is held around it.
+//  R3. Runs with preemption disabled on the calling worker (the core is inside a runtime section), except
+//      set_param and dump, which run on the caller's thread as it is (a task calling them may be preempted
+//      inside them and resume on another worker): they touch only atomics and must not take locks the
+//      other ops take.
+//  R4. Ops run concurrently on different threads; the policy synchronizes its own state. Ops never nest:
+//      the core does not call an op from inside another one (an op's calls into PolicyHost never re-enter
+//      the policy).
+//  R5. Ownership: spawn, wakeup and yield hand a task to the policy; from then on the policy owns it and
+//      must return it from pick_next() or balance() exactly once (or it stalls: see Config::stall_ms).
+//      block and task_finish do not hand a task over. For one task the ops are ordered: task_init, spawn,
+//      then cycles of pick/balance -> (yield -> pick | block -> wakeup -> pick), and task_finish last.
+//  R6. Handing a task to the policy never waits for its registers: a yielded or blocked task may be picked
+//      at once, by any worker (possibly the very pick that follows its yield), even while it is still
+//      switching out on its old thread. The core waits for the switch to finish without holding a task of
+//      its own (src/core/scheduler.cpp, rule X1), so even one queue shared by every worker cannot deadlock
+//      in a storm of yields. A policy needs no per-CPU state to be correct.
+//
+// Who calls what (every op; "worker's thread" is the thread driving that worker at that moment):
+//   op            thread                                       under bucket lock / timer callback
+//   task_init     the spawning thread (any worker, plain)      no
+//   spawn         the spawning thread, right after task_init   no
+//   wakeup        any thread (see wakeup)                      yes, both; and from the hand-off
+//   yield         the task's own worker's thread               no
+//   block         the task's worker's thread; or the monitor   no
+//   pick_next     `worker`'s thread only                       no (timers fire just before it)
+//   balance       `worker`'s thread only                       no
+//   tick          `worker`'s thread only                       no
+//   task_finish   the exiting task's worker's thread           no
+//   nr_waiting    any thread, for any worker                   no
+//   poll          the dispatcher thread only                   no
+//   init          the thread creating the Runtime              no
+//   init_worker   the first thread that drives `worker`        no
+//   set_param     any thread (Runtime::set_policy_param)       no
+//   dump          any thread (Runtime::dump); the monitor      no
 #pragma once
 
 #include <cstddef>
@@ -30,7 +79,7 @@ namespace skyloft {
 inline constexpr std::size_t kPolicyTaskDataSize = 64;
 
 // The part of a task a policy may read and write. It is the first member of every Task, so sched_of() is
-// free. Fields are owned by whoever owns the task at the moment (see the ownership convention above).
+// free. Fields are owned by whoever owns the task at the moment (rule R5 above).
 struct SchedInfo {
   Task* next = nullptr;     // intrusive links for the policy's queues
   Task* prev = nullptr;
@@ -50,7 +99,8 @@ struct SchedInfo {
 
 inline SchedInfo& sched_of(Task* t) noexcept { return *reinterpret_cast<SchedInfo*>(t); }
 
-// Services the core offers to policies.
+// Services the core offers to policies. Every one may be called from any op, on any thread, under the
+// bucket lock too: none blocks, allocates or calls back into the policy.
 class PolicyHost {
  public:
   virtual ~PolicyHost() = default;
@@ -78,48 +128,72 @@ class Policy {
 
   // ---- task lifecycle ----
 
-  // task_init: a new task is about to be spawned. Called on the spawning thread (worker or outside),
-  // before spawn(). The task's SchedInfo::data is zeroed. May not fail. Default: nothing.
+  // task_init: a new task is about to be spawned. Called on the spawning thread (a task on any worker, or
+  // a plain thread), before spawn(), preemption off, no runtime lock held. The task's SchedInfo::data is
+  // zeroed. May not fail; the one hot-path op that may allocate (R2), rarely. Default: nothing.
   virtual void task_init(Task*) {}
-  // task_finish: the task has exited. Called once, on the worker it ran on, while it is still that worker's
-  // current task; the policy no longer owns it and must not reference it afterwards. Default: nothing.
+  // task_finish: the task has exited. Called once, on the thread of the worker it ran on, while it is still
+  // that worker's current task; the policy no longer owns it and must not reference it afterwards (its
+  // joiner may be woken, and free it, right after). Default: nothing.
   virtual void task_finish(Task*, int /*worker*/) {}
 
   // ---- hot path ----
 
-  // spawn: a new task becomes runnable. `target` is the worker of the caller's core hint, or -1 for none.
-  // The policy owns the task afterwards. Must wake a worker (kick / notify_work_available /
-  // kick_dispatcher) if no running worker would otherwise find it. Required.
+  // spawn: a new task becomes runnable. Called on the spawning thread right after task_init; `worker` is
+  // the spawner's worker or -1; `target` is the worker of the caller's core hint, or -1 for none (a pinned
+  // task has target == SchedInfo::pinned_worker). The policy owns the task afterwards. Must wake a worker
+  // (kick / notify_work_available / kick_dispatcher) if no running worker would otherwise find it, and call
+  // task_waiting() for the worker it queued the task for. Required.
   virtual void spawn(Task* task, int worker, int target) = 0;
-  // wakeup: a blocked task became runnable again; `worker` is the waker's (or -1). Ownership as in spawn.
-  // Called exactly once per block(). Required.
+  // wakeup: a blocked task became runnable again; exactly once per block(). Ownership as in spawn.
+  // `worker` is the waker's worker or -1; it says where the call runs, not where the task ran
+  // (SchedInfo::last_worker says that). Called from:
+  //   * wake_address() (Mutex::unlock, CondVar::notify, Semaphore::release, ...) under the bucket lock, on
+  //     any thread: a task on any worker, a plain thread, the dispatcher;
+  //   * a timed wait's deadline, under the bucket lock, from a timer callback (see "under the bucket lock":
+  //     at the poll point of the timer's worker, or on an idle worker firing a busy one's timers);
+  //   * the exit of a task that another task joins, on the exiting task's worker after task_finish;
+  //   * the task's own worker, right after block(), when the wake-up raced with the block;
+  //   * the hand-off: wakeup(t, -1) on the thread that got back from the kernel and no longer drives a
+  //     worker, for the task the monitor block()ed (the task can run anywhere now).
+  // Required.
   virtual void wakeup(Task* task, int worker) = 0;
-  // yield: the running task gives up its core but stays runnable (voluntary yield, or preemption).
-  // Called on the task's own worker, which still runs on its stack; the task may be picked again at once
-  // (even by this same pick). Required.
+  // yield: the running task gives up its core but stays runnable (voluntary yield, or preemption after
+  // tick() returned true). Called on the task's own worker's thread, on its stack; `worker` >= 0. The task
+  // may be picked again at once, by any worker, including this worker's very next pick (R6). Required.
   virtual void yield(Task* task, int worker) = 0;
-  // block: the running task stops being runnable (it waits). Called on its worker; the policy does not own
-  // it until the matching wakeup(), which may come before the task has left its core. Default: nothing.
+  // block: the running task stops being runnable (it waits). The policy does not own it until the matching
+  // wakeup(), which may come before the task has left its core. Called on the task's worker's thread while
+  // it is still current, or by the hand-off: the monitor thread calls block(t, worker) for a worker whose
+  // thread is blocked in the kernel and that it is taking over (t is that worker's current task; its thread
+  // touches neither until the matching wakeup). Default: nothing.
   virtual void block(Task*, int /*worker*/) {}
-  // pick_next: choose the next task for `worker`, or nullptr. Called by that worker only, from its loop
-  // or on a task's stack when it yields, blocks or exits. Returned tasks leave the policy's ownership. The
-  // returned task may still be saving its context on another worker; the core waits for that. Required.
+  // pick_next: choose the next task for `worker`, or nullptr. Called only on `worker`'s thread, from its
+  // loop or on a task's stack when that task yields, blocks or exits, right after the worker's due timers
+  // fired (which may have called wakeup on this thread). Returned tasks leave the policy's ownership. The
+  // returned task may still be saving its context on another thread; the core waits for that (R6).
+  // Required.
   virtual Task* pick_next(int worker) = 0;
 
   // ---- CPU events ----
 
-  // tick: called on `worker` at each preemption check (a quantum expired under the timer, dispatcher,
-  // flag or hybrid mechanism) with its running task. It runs on the task's stack after the interrupt has
-  // returned (not in signal context), with preemption disabled: it may take the policy's spinlocks, but
-  // must not block. Return true to preempt: the core then calls yield(current, worker) and switches.
-  // Default: preempt (plain time slicing at the mechanism's quantum).
+  // tick: called on `worker`'s thread at each preemption check (a quantum expired under the timer,
+  // dispatcher, flag or hybrid mechanism) with its running task. It runs on the task's stack after the
+  // interrupt has returned (not in signal context), with preemption disabled: it may take the policy's
+  // spinlocks, but must not block. Return true to preempt: the core then calls yield(current, worker) and
+  // switches. Default: preempt (plain time slicing at the mechanism's quantum).
   virtual bool tick(int /*worker*/, Task* /*current*/) { return true; }
-  // nr_waiting: how many runnable tasks wait for `worker` (approximate; a hint). The core asks it when it
-  // dispatches a task, to decide whether the quantum must run (tickless). Default: 1 (always run it).
+  // nr_waiting: how many runnable tasks wait for `worker` (approximate; a hint). Called on any thread,
+  // for any worker, concurrently with every other op: `worker`'s own thread (the timer mechanism when it
+  // dispatches a task, a task arming a timer, a BlockingSection starting), the ticker thread or the
+  // dispatcher thread (their preemption scan), the monitor thread (hand-off and stall watchdog), and the
+  // thread shutting the runtime down (quiescence). The core uses it to decide whether the quantum must run
+  // (tickless), whether a blocked thread's worker is wanted, and whether a worker stalls. Must be a
+  // lock-free read of a few atomics; stale values are fine. Default: 1 (always run the quantum).
   virtual std::uint32_t nr_waiting(int /*worker*/) const { return 1; }
   // balance: `worker` is idle; steal or pull work from elsewhere. Returns a task to run now (owned by the
-  // caller like pick_next's), or nullptr. Called only by `worker` after pick_next() returned nullptr.
-  // Default: nullptr (no balancing).
+  // caller like pick_next's), or nullptr. Called only on `worker`'s thread, from its idle loop, after
+  // pick_next() returned nullptr. Default: nullptr (no balancing).
   virtual Task* balance(int /*worker*/) { return nullptr; }
   // poll: one step of the dispatcher loop of a centralized policy (needs_dispatcher() == true). Runs on the
   // dispatcher thread, never on a worker. Returns true if it made progress; false lets the dispatcher spin
@@ -128,17 +202,24 @@ class Policy {
 
   // ---- init / exit / introspection ----
 
-  // init: once, on the starting thread, before any worker runs. Default: nothing.
+  // init: once, on the thread creating the Runtime, before any worker runs. May allocate. Default: keeps
+  // the host.
   virtual void init(PolicyHost& host) { host_ = &host; }
-  // init_worker: once per worker, on that worker's thread before its loop starts. Default: nothing.
+  // init_worker: once per worker, on the first kernel thread that drives it, before its loop starts. May
+  // allocate. Default: nothing.
   virtual void init_worker(int /*worker*/) {}
-  // set_param: tunes the policy by name at run time. Returns false for an unknown key or bad value
-  // (the runtime turns that into a ConfigError). Default: no parameters.
+  // set_param: tunes the policy by name at run time. Called on the thread of Runtime::set_policy_param's
+  // caller (any thread, a task possibly preemptible: R3), concurrently with every op; a new value should
+  // take effect at the next decision (store it in an atomic). Returns false for an unknown key or bad value
+  // (the runtime turns that into a ConfigError). May allocate. Default: no parameters.
   virtual bool set_param(std::string_view /*key*/, std::string_view /*value*/) { return false; }
-  // dump: writes the policy's state (queue lengths, ...) for diagnostics. Default: nothing.
+  // dump: writes the policy's state (queue lengths, ...) for diagnostics. Called on any thread
+  // (Runtime::dump, R3) and by the stall watchdog on the monitor thread, concurrently with every op. Reads
+  // atomics only and takes no lock an op takes: a stalled policy is what the watchdog may be reporting.
+  // Must not allocate (stdio on the given stream is fine). Default: nothing.
   virtual void dump(std::FILE*) const {}
 
-  // ---- data ----
+  // ---- data (any thread, any time) ----
   virtual std::string_view name() const noexcept = 0;
   // Centralized policies need a dispatcher thread that calls poll(); it gets its own core.
   virtual bool needs_dispatcher() const noexcept { return false; }

@@ -19,7 +19,10 @@ Sysmon::Sysmon(RuntimeCore& rt)
     : rt_(rt),
       handoff_ns_(std::uint64_t{rt.config.handoff_us} * 1000),
       stall_ns_(std::uint64_t{rt.config.stall_ms} * 1'000'000),
-      watch_(std::make_unique<ProcWatch[]>(rt.procs.size())) {}
+      watch_(std::make_unique<ProcWatch[]>(rt.procs.size())) {
+  const std::uint64_t now = now_ns();  // a processor that has not run yet has not stalled since time 0
+  for (std::size_t i = 0; i < rt.procs.size(); ++i) watch_[i].since = now;
+}
 
 Sysmon::~Sysmon() { stop(); }
 

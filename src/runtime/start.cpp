@@ -4,6 +4,8 @@
 // Start order: fault and preemption signal handlers, policy init (it sees the processors), mechanism start,
 // the I/O pollers (io_start), one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
 // the dispatcher of a centralized policy. Stopping is in shutdown.cpp.
+#include <signal.h>
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>

@@ -47,7 +47,6 @@ class CfsRq {
   void init(const CfsBase& owner, int index) {
     owner_ = &owner;
     index_ = index;
-    queue_.reserve(64);
   }
 
   void enqueue(Task* t, Enqueue why, std::uint64_t now) {
@@ -113,6 +112,7 @@ class CfsRq {
   }
 
   std::size_t size() const noexcept { return queue_.size(); }
+  void reserve(std::size_t n) { queue_.reserve(n); }
 
  private:
   Task* pop() {

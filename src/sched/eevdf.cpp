@@ -44,8 +44,6 @@ class EevdfRq {
   template <class Owner>
   void init(const Owner& owner, int) {
     params_ = &owner.params();
-    eligible_.reserve(64);
-    ineligible_.reserve(64);
   }
 
   void enqueue(Task* t, Enqueue why, std::uint64_t now) {
@@ -107,6 +105,10 @@ class EevdfRq {
   }
 
   std::size_t size() const noexcept { return eligible_.size() + ineligible_.size(); }
+  void reserve(std::size_t n) {
+    eligible_.reserve(n);
+    ineligible_.reserve(n);
+  }
 
  private:
   std::int64_t vslice(const EevdfData& d) const noexcept { return to_virtual(param(params_->slice_ns), d.weight); }

@@ -1,23 +1,19 @@
 // fifo.cpp - "fifo": per-worker FIFO run queues with work stealing when idle (Go/Shenango style).
 //
-// Each worker has a stealable ring (its own spawns, wake-ups and yields) and an inject list (tasks handed
-// to it by other threads). Placement:
-//   spawn   core hint -> that worker's inject list; from a worker -> its ring; from outside -> round-robin.
-//   wakeup  to the task's previous worker if that worker is spinning idle (keeps cache affinity, costs no
-//           wake-up syscall); otherwise to the waker's ring (the woken task usually consumes what the
-//           waker produced). From outside the runtime: the previous worker, kicked.
-//   yield   back of the own ring.
-// Waking parked workers: the first queued task behind the running one stays local (a task that spawns or
-// wakes one other task and then blocks hands off with no syscall, as Go's runnext does); from the second
-// one, notify_work_available() wakes an idle worker. Idle workers steal half of a victim's ring.
-// Pinned tasks (SpawnOptions::pin) live on a third, non-stealable list of their worker.
-// Limitation until preemption lands: a long task delays the one task queued behind it on its worker when all
+// Each worker has a stealable ring (tasks queued by its own thread: spawns, wake-ups, yields), an inject
+// list (tasks handed to it by other threads) and a pinned list (SpawnOptions::pin; never stolen). Where a
+// task goes and who is woken follow the shared placement rules (placement.hpp); a task placed on the
+// caller's own worker goes to its ring, one placed elsewhere to that worker's inject list. Yield goes to the
+// back of the own ring with no wake-ups (the worker switches right away). Idle workers steal half of a
+// victim's ring, or the head of its inject list.
+// Limitation without preemption: a long task delays the one task queued behind it on its worker when all
 // other workers are parked.
 #include <cstdio>
 #include <memory>
 #include <vector>
 
 #include "core/task.hpp"
+#include "sched/placement.hpp"
 #include "sched/run_queue.hpp"
 
 namespace skyloft {
@@ -34,36 +30,24 @@ class FifoPolicy final : public Policy {
   }
 
   void spawn(Task* t, int worker, int target) override {
-    if (sched_of(t).pinned_worker >= 0) {
-      push_pinned(t, worker);
-    } else if (target >= 0 && target != worker) {
-      push_remote(target, t);
-    } else if (worker >= 0) {
-      push_local(worker, t);
-    } else {
-      push_remote(static_cast<int>(next_remote_.fetch_add(1, std::memory_order_relaxed) % num_queues_), t);
-    }
+    place(t, worker, spawn_target(t, worker, target, num_workers(), next_remote_));
   }
 
-  void wakeup(Task* t, int worker) override {
-    if (sched_of(t).pinned_worker >= 0) return push_pinned(t, worker);
-    int prev = sched_of(t).last_worker;
-    if (prev < 0) prev = 0;
-    if (worker < 0 || (prev != worker && host_->is_idle(prev))) {
-      push_remote(prev, t);
-    } else {
-      push_local(worker, t);
-    }
-  }
+  void wakeup(Task* t, int worker) override { place(t, worker, wakeup_target(t, worker, num_workers(), *host_)); }
 
   void yield(Task* t, int worker) override {
-    if (sched_of(t).pinned_worker >= 0) return push_pinned(t, worker);
-    Queue& q = queues_[static_cast<std::size_t>(worker)];
-    if (!q.ring.push(t)) q.inject.push(t);  // the worker switches right away: no wake-ups needed
+    check_yield(t, worker, num_workers());
+    Queue& q = queue(worker);
+    if (sched_of(t).pinned_worker >= 0) {
+      q.pinned.push(t);
+    } else if (!q.ring.push(t)) {
+      q.inject.push(t);  // ring full
+    }
+    // No wake-ups: the worker picks right away, and its dispatch arms the quantum for whoever waits.
   }
 
   Task* pick_next(int worker) override {
-    Queue& q = queues_[static_cast<std::size_t>(worker)];
+    Queue& q = queue(worker);
     // Every 61st pick looks at the inject list first so handed-over tasks cannot starve behind the ring.
     if (--q.picks_until_inject == 0) {
       q.picks_until_inject = kInjectCheckInterval;
@@ -77,7 +61,7 @@ class FifoPolicy final : public Policy {
 
   Task* balance(int worker) override {
     const std::size_t n = num_queues_;
-    Queue& mine = queues_[static_cast<std::size_t>(worker)];
+    Queue& mine = queue(worker);
     const std::size_t start = ++mine.steal_seed;
     for (std::size_t i = 0; i < n; ++i) {
       std::size_t v = (start + i) % n;
@@ -90,6 +74,7 @@ class FifoPolicy final : public Policy {
   }
 
   std::uint32_t nr_waiting(int worker) const override {
+    SKY_DEBUG_ASSERT(is_worker(worker, num_workers()));
     const Queue& q = queues_[static_cast<std::size_t>(worker)];
     return q.ring.size() + q.inject.size() + q.pinned.size();
   }
@@ -112,24 +97,26 @@ class FifoPolicy final : public Policy {
     std::size_t steal_seed = 0;     // owner only
   };
 
-  void push_local(int worker, Task* t) {
-    Queue& q = queues_[static_cast<std::size_t>(worker)];
-    if (!q.ring.push(t)) q.inject.push(t);  // ring full: spill to the locked list
-    host_->task_waiting(worker);
-    if (q.ring.size() >= 2) host_->notify_work_available();
+  int num_workers() const noexcept { return static_cast<int>(num_queues_); }
+
+  Queue& queue(int worker) noexcept {
+    SKY_DEBUG_ASSERT(is_worker(worker, num_workers()));
+    return queues_[static_cast<std::size_t>(worker)];
   }
 
-  void push_pinned(Task* t, int worker) {
-    int home = sched_of(t).pinned_worker;
-    queues_[static_cast<std::size_t>(home)].pinned.push(t);
-    host_->task_waiting(home);
-    if (home != worker) host_->kick(home);
-  }
-
-  void push_remote(int target, Task* t) {
-    queues_[static_cast<std::size_t>(target)].inject.push(t);
-    host_->task_waiting(target);
-    host_->kick(target);
+  // Queues `t` on `target` (chosen by the placement rules) and tells whoever has to run it.
+  void place(Task* t, int caller, int target) {
+    Queue& q = queue(target);
+    std::uint32_t stealable = 0;
+    if (sched_of(t).pinned_worker >= 0) {
+      q.pinned.push(t);
+    } else if (target == caller && q.ring.push(t)) {  // only the owner pushes its ring
+      stealable = q.ring.size() + q.inject.size();
+    } else {
+      q.inject.push(t);  // another worker's, or the own ring is full
+      stealable = q.ring.size() + q.inject.size();
+    }
+    tell_queued(*host_, target, caller, stealable);
   }
 
   std::unique_ptr<Queue[]> queues_;

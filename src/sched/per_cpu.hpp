@@ -11,13 +11,17 @@
 //   bool tick(Task* curr, u64 now)             the preemption decision for the running task
 //   Task* steal(u64 now)                       removes a queued task that is not pinned (for migration)
 //   std::size_t size()                         queued tasks (the running one excluded)
+//   void reserve(std::size_t n)                room for n queued tasks, so enqueue never allocates
+//                                              (called from task_init, the one op that may allocate)
 // The running task is not in the queue (as in Linux); a queue remembers it to account its CPU time.
 //
-// Placement (as fifo): spawn goes to the core hint's worker, else the spawner's worker, else round robin;
-// wakeup goes to the previous worker if it spins idle (or the waker is outside the runtime), else to the
-// waker's worker; yield stays. A pinned task (SchedInfo::pinned_worker) only ever enters its worker's
-// queue, and Rq::steal never returns it. Balance: an idle worker pulls half the stealable tasks of the
-// busiest other queue (try-lock only: a contended victim is skipped until the next balance call).
+// Placement and wake-ups follow the shared rules of placement.hpp (as fifo); yield stays. A pinned task
+// (SchedInfo::pinned_worker) only ever enters its worker's queue, and Rq::steal never returns it. Balance:
+// an idle worker pulls half the stealable tasks of the busiest other queue (try-lock only: a contended
+// victim is skipped until the next balance call).
+// No allocation in the ops (policy.hpp): every queue keeps room for every live task. task_init counts the
+// task and, when the count passes the room, grows every queue (doubling, so rarely) before the task can be
+// queued anywhere; a queue holds only live tasks, so its enqueue never grows it.
 #pragma once
 
 #include <atomic>
@@ -29,6 +33,7 @@
 #include <string_view>
 
 #include "core/spinlock.hpp"
+#include "sched/placement.hpp"
 #include "skyloft/policy.hpp"
 #include "skyloft/time.hpp"
 
@@ -63,26 +68,31 @@ class PerCpuPolicy : public Policy {
     Policy::init(host);
     n_ = host.num_workers();
     slots_ = std::make_unique<Slot[]>(static_cast<std::size_t>(n_));
-    for (int i = 0; i < n_; ++i) slots_[static_cast<std::size_t>(i)].rq.init(*this, i);
+    for (int i = 0; i < n_; ++i) {
+      Slot& s = slot(i);
+      s.rq.init(*this, i);
+      s.rq.reserve(kInitialRoom);
+    }
+    room_.store(kInitialRoom, std::memory_order_relaxed);
+  }
+
+  void task_init(Task* t) override {
+    SKY_DEBUG_ASSERT(t != nullptr);
+    (void)t;
+    const std::int64_t live = live_.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (live > room_.load(std::memory_order_acquire)) grow_room(live);
   }
 
   void spawn(Task* t, int worker, int target) override {
-    int w = sched_of(t).pinned_worker;
-    if (w < 0) w = target >= 0 ? target : worker;
-    if (w < 0) w = static_cast<int>(next_remote_.fetch_add(1, std::memory_order_relaxed) % static_cast<unsigned>(n_));
-    enqueue(w, t, Enqueue::spawn, worker);
+    enqueue(spawn_target(t, worker, target, n_, next_remote_), t, Enqueue::spawn, worker);
   }
 
   void wakeup(Task* t, int worker) override {
-    int w = sched_of(t).pinned_worker;
-    if (w < 0) {
-      int prev = sched_of(t).last_worker >= 0 ? sched_of(t).last_worker : 0;
-      w = (worker < 0 || (prev != worker && host_->is_idle(prev))) ? prev : worker;
-    }
-    enqueue(w, t, Enqueue::wakeup, worker);
+    enqueue(wakeup_target(t, worker, n_, *host_), t, Enqueue::wakeup, worker);
   }
 
   void yield(Task* t, int worker) override {
+    check_yield(t, worker, n_);
     Slot& s = slot(worker);
     std::uint64_t now = now_ns();
     std::lock_guard<SpinLock> g(s.lock);
@@ -92,7 +102,10 @@ class PerCpuPolicy : public Policy {
   }
 
   void block(Task* t, int worker) override { stop(t, worker, Stop::block); }
-  void task_finish(Task* t, int worker) override { stop(t, worker, Stop::exit); }
+  void task_finish(Task* t, int worker) override {
+    stop(t, worker, Stop::exit);
+    live_.fetch_sub(1, std::memory_order_relaxed);
+  }
 
   Task* pick_next(int worker) override {
     Slot& s = slot(worker);
@@ -108,6 +121,7 @@ class PerCpuPolicy : public Policy {
   }
 
   std::uint32_t nr_waiting(int worker) const override {
+    SKY_DEBUG_ASSERT(is_worker(worker, n_));
     return slots_[static_cast<std::size_t>(worker)].nr.load(std::memory_order_relaxed);
   }
 
@@ -154,6 +168,7 @@ class PerCpuPolicy : public Policy {
 
  private:
   static constexpr std::uint32_t kMaxPull = 32;
+  static constexpr std::int64_t kInitialRoom = 64;
 
   struct alignas(64) Slot {
     SpinLock lock;
@@ -162,7 +177,24 @@ class PerCpuPolicy : public Policy {
     Rq rq;
   };
 
-  Slot& slot(int worker) noexcept { return slots_[static_cast<std::size_t>(worker)]; }
+  Slot& slot(int worker) noexcept {
+    SKY_DEBUG_ASSERT(is_worker(worker, n_));
+    return slots_[static_cast<std::size_t>(worker)];
+  }
+
+  // task_init: `live` tasks exist and the queues have less room. Grows every queue to twice that, under
+  // its lock (the one allocation of the policy; it happens before the new task is queued anywhere).
+  void grow_room(std::int64_t live) {
+    std::lock_guard<SpinLock> g(grow_lock_);
+    if (live <= room_.load(std::memory_order_relaxed)) return;  // another spawner grew it meanwhile
+    const std::int64_t room = 2 * live;
+    for (int i = 0; i < n_; ++i) {
+      Slot& s = slot(i);
+      std::lock_guard<SpinLock> sg(s.lock);
+      s.rq.reserve(static_cast<std::size_t>(room));
+    }
+    room_.store(room, std::memory_order_release);
+  }
 
   // Under s.lock: `t` was just queued on `s`.
   void queued(Slot& s, Task* t) {
@@ -180,19 +212,14 @@ class PerCpuPolicy : public Policy {
 
   void enqueue(int w, Task* t, Enqueue why, int caller) {
     Slot& s = slot(w);
-    std::uint32_t nr;
+    std::uint32_t stealable;
     {
       std::lock_guard<SpinLock> g(s.lock);
       s.rq.enqueue(t, why, now_ns());
       queued(s, t);
-      nr = s.nr.load(std::memory_order_relaxed);
+      stealable = s.nr.load(std::memory_order_relaxed) - s.nr_pinned.load(std::memory_order_relaxed);
     }
-    host_->task_waiting(w);
-    if (w != caller) {
-      host_->kick(w);
-    } else if (nr >= 2) {
-      host_->notify_work_available();  // the first task behind the running one stays local (as fifo)
-    }
+    tell_queued(*host_, w, caller, stealable);
   }
 
   void stop(Task* t, int worker, Stop why) {
@@ -205,6 +232,9 @@ class PerCpuPolicy : public Policy {
   std::unique_ptr<Slot[]> slots_;
   int n_ = 0;
   std::atomic<std::uint32_t> next_remote_{0};
+  alignas(64) std::atomic<std::int64_t> live_{0};  // tasks between task_init and task_finish (any thread)
+  std::atomic<std::int64_t> room_{0};  // every queue has room for this many; written under grow_lock_
+  SpinLock grow_lock_;
 };
 
 }  // namespace skyloft

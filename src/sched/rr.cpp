@@ -30,7 +30,6 @@ class RrRq {
   template <class Owner>
   void init(const Owner& owner, int) {
     params_ = &owner.params();
-    queue_.reserve(64);
   }
   void enqueue(Task* t, Enqueue, std::uint64_t) {
     sched_of(t).as<RrData>().seq = ++seq_;
@@ -47,6 +46,7 @@ class RrRq {
   }
   Task* steal(std::uint64_t) { return queue_.remove_last_if([](Task* t) { return !is_pinned(t); }); }
   std::size_t size() const noexcept { return queue_.size(); }
+  void reserve(std::size_t n) { queue_.reserve(n); }
 
  private:
   const RrParams* params_ = nullptr;

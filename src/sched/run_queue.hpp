@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <mutex>
 
+#include "core/fatal.hpp"
 #include "core/spinlock.hpp"
 #include "skyloft/policy.hpp"
 
@@ -20,6 +21,7 @@ class StealableRing {
  public:
   // Owner only. Returns false when full (the caller spills elsewhere).
   bool push(Task* t) noexcept {
+    SKY_DEBUG_ASSERT(t != nullptr);
     std::uint32_t h = head_.load(std::memory_order_acquire);
     std::uint32_t tl = tail_.load(std::memory_order_relaxed);
     if (tl - h >= N) return false;
@@ -74,6 +76,7 @@ class StealableRing {
 class LockedTaskList {
  public:
   void push(Task* t) noexcept {
+    SKY_DEBUG_ASSERT(t != nullptr);
     sched_of(t).next = nullptr;
     std::lock_guard<SpinLock> guard(lock_);
     (tail_ ? sched_of(tail_).next : head_) = t;

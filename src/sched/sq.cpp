@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/task.hpp"
+#include "sched/placement.hpp"
 #include "sched/run_queue.hpp"
 
 namespace skyloft {
@@ -21,11 +22,15 @@ class SqPolicy final : public Policy {
     num_workers_ = host.num_workers();
   }
 
-  void spawn(Task* t, int, int) override { submit(t); }
-  void wakeup(Task* t, int) override { submit(t); }
-  void yield(Task* t, int) override { submit(t); }
+  void spawn(Task* t, int worker, int) override { submit(t, worker); }
+  void wakeup(Task* t, int worker) override { submit(t, worker); }
+  void yield(Task* t, int worker) override {
+    SKY_DEBUG_ASSERT(is_worker(worker, num_workers_));
+    submit(t, worker);
+  }
 
   Task* pick_next(int worker) override {
+    SKY_DEBUG_ASSERT(is_worker(worker, num_workers_));
     Mailbox& m = mailboxes_[static_cast<std::size_t>(worker)];
     if (m.task.load(std::memory_order_relaxed) == nullptr) return nullptr;
     Task* t = m.task.exchange(nullptr, std::memory_order_acquire);
@@ -51,6 +56,7 @@ class SqPolicy final : public Policy {
 
   // Tasks that wait for `worker`: the one in its mailbox, and the central queue that will refill it.
   std::uint32_t nr_waiting(int worker) const override {
+    SKY_DEBUG_ASSERT(is_worker(worker, num_workers_));
     bool boxed = mailboxes_[static_cast<std::size_t>(worker)].task.load(std::memory_order_relaxed) != nullptr;
     return central_.size() + (boxed ? 1u : 0u);
   }
@@ -67,7 +73,8 @@ class SqPolicy final : public Policy {
     std::atomic<Task*> task{nullptr};  // dispatcher stores into an empty box; the worker exchanges it out
   };
 
-  void submit(Task* t) {
+  void submit(Task* t, int caller) {
+    check_task_op(t, caller, num_workers_);
     central_.push(t);
     host_->kick_dispatcher();
   }

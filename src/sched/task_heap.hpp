@@ -2,8 +2,9 @@
 // (rr orders by enqueue sequence, cfs by vruntime, eevdf by virtual deadline and by vruntime).
 //
 // `Less` is a stateless comparator over Task* that reads the keys from the tasks' SchedInfo::data. Callers
-// synchronize (the heap lives under its run queue's lock). push/pop/remove_at are O(log n); the array
-// grows on demand (amortized; reserve() up front keeps the common case allocation-free).
+// synchronize (the heap lives under its run queue's lock). push/pop/remove_at are O(log n). push allocates
+// only past the reserved room; the per-CPU policies keep room for every live task (per_cpu.hpp), so their
+// ops never allocate.
 #pragma once
 
 #include <cstddef>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/fatal.hpp"
 #include "skyloft/policy.hpp"
 
 namespace skyloft {
@@ -24,6 +26,7 @@ class TaskHeap {
   Task* top() const noexcept { return v_.empty() ? nullptr : v_.front(); }
 
   void push(Task* t) {
+    SKY_DEBUG_ASSERT(t != nullptr);
     v_.push_back(t);
     up(v_.size() - 1);
   }

@@ -1,0 +1,79 @@
+// placement.hpp - where a runnable task goes and who is told, for the per-CPU policies (fifo, and rr, cfs,
+// eevdf through PerCpuPolicy). The policies differ in their queues, not in these rules, so they live here
+// once:
+//   spawn   the pinned worker -> the core hint's worker -> the spawner's worker -> round robin (outside).
+//   wakeup  the pinned worker; else the task's previous worker if it spins idle (cache affinity at no
+//           wake-up cost) or the waker is outside the runtime; else the waker's worker (the woken task
+//           usually consumes what the waker produced).
+//   yield   the yielder's own worker (nothing to decide, nobody to tell).
+//   tell    a task queued on another worker kicks it; on the caller's own worker, the first stealable task
+//           behind the running one stays local (a task that wakes one other and then blocks hands off with no
+//           syscall, as Go's runnext does), and from the second one an idle worker is woken to steal.
+// Every function here checks its preconditions in debug builds (SKY_DEBUG_ASSERT).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "core/fatal.hpp"
+#include "skyloft/policy.hpp"
+
+namespace skyloft {
+
+// `worker` names a worker of a runtime with `n` workers (or is -1, where the op allows callers outside).
+inline bool is_worker(int worker, int n) noexcept { return worker >= 0 && worker < n; }
+inline bool is_worker_or_outside(int worker, int n) noexcept { return worker == -1 || is_worker(worker, n); }
+
+// The preconditions every op that receives a task checks.
+inline void check_task_op(Task* t, int caller, int n) noexcept {
+  SKY_DEBUG_ASSERT(t != nullptr);
+  SKY_DEBUG_ASSERT(is_worker_or_outside(caller, n));
+  SKY_DEBUG_ASSERT(is_worker_or_outside(sched_of(t).pinned_worker, n));
+  SKY_DEBUG_ASSERT(is_worker_or_outside(sched_of(t).last_worker, n));
+  (void)t;
+  (void)caller;
+  (void)n;
+}
+
+// The worker a new task is queued on. `hint`: the core hint's worker or -1; `round_robin`: the policy's
+// cursor for spawns from outside the runtime.
+inline int spawn_target(Task* t, int caller, int hint, int n, std::atomic<std::uint32_t>& round_robin) noexcept {
+  check_task_op(t, caller, n);
+  SKY_DEBUG_ASSERT(is_worker_or_outside(hint, n));
+  if (int pinned = sched_of(t).pinned_worker; pinned >= 0) return pinned;
+  if (hint >= 0) return hint;
+  if (caller >= 0) return caller;
+  return static_cast<int>(round_robin.fetch_add(1, std::memory_order_relaxed) % static_cast<std::uint32_t>(n));
+}
+
+// The worker a woken task is queued on; `waker` is the caller's worker or -1.
+inline int wakeup_target(Task* t, int waker, int n, const PolicyHost& host) noexcept {
+  check_task_op(t, waker, n);
+  if (int pinned = sched_of(t).pinned_worker; pinned >= 0) return pinned;
+  const int prev = sched_of(t).last_worker >= 0 ? sched_of(t).last_worker : 0;
+  return (waker < 0 || (prev != waker && host.is_idle(prev))) ? prev : waker;
+}
+
+// A yielded task stays on its worker; a pinned one can only be yielding on its own.
+inline void check_yield(Task* t, int worker, int n) noexcept {
+  check_task_op(t, worker, n);
+  SKY_DEBUG_ASSERT(is_worker(worker, n));
+  SKY_DEBUG_ASSERT(sched_of(t).pinned_worker < 0 || sched_of(t).pinned_worker == worker);
+  (void)t;
+  (void)worker;
+  (void)n;
+}
+
+// After queueing a task on `target` (spawn or wakeup; call once the task is visible there): starts target's
+// quantum if it runs a task, and wakes whoever has to run it. `stealable_queued`: tasks on target's queue
+// other workers may take, counting this one (0 for a pinned task: waking a thief would be useless).
+inline void tell_queued(PolicyHost& host, int target, int caller, std::uint32_t stealable_queued) noexcept {
+  host.task_waiting(target);
+  if (target != caller) {
+    host.kick(target);
+  } else if (stealable_queued >= 2) {
+    host.notify_work_available();
+  }
+}
+
+}  // namespace skyloft
