@@ -241,17 +241,12 @@ void kthread_closed(KThread* kt) noexcept {
 }
 
 namespace {
-struct SpareIdle {
+struct SpareIdle : ParkAtOnce {
+  explicit SpareIdle(KThread* k) : kt(k) {}
   KThread* kt;
   Processor* got = nullptr;
   bool find() { return (got = kt->next_proc.exchange(nullptr, std::memory_order_acq_rel)) != nullptr; }
   bool stop() const { return kt->rt->stopping.load(std::memory_order_acquire); }
-  bool spin_more(std::uint64_t) const { return false; }
-  std::uint64_t deadline() const { return UINT64_MAX; }
-  void spinning(bool) {}
-  void park_begin() {}
-  void sleeping(std::uint64_t) {}
-  void park_end() {}
 };
 }  // namespace
 

@@ -76,6 +76,16 @@ class ParkWord {
 //   void park_begin()        before P1: e.g. count parked threads (wakers read the count after W1)
 //   void sleeping(uint64_t)  P3 is about to sleep until the deadline
 //   void park_end()          after P3, or after P2 found work
+// Defaults for clients that park at once with no deadline and keep no counts (spares, the ticker).
+struct ParkAtOnce {
+  bool spin_more(std::uint64_t) const { return false; }
+  std::uint64_t deadline() const { return UINT64_MAX; }
+  void spinning(bool) {}
+  void park_begin() {}
+  void sleeping(std::uint64_t) {}
+  void park_end() {}
+};
+
 template <class Client>
 bool spin_then_park(ParkWord& word, Client& c) {
   for (;;) {

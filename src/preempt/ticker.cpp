@@ -144,7 +144,8 @@ class TickerMechanism final : public PreemptMechanism {
   }
 
   // The ticker's parking while no core is contended (the idle protocol of park.hpp).
-  struct TickerIdle {
+  struct TickerIdle : ParkAtOnce {
+    explicit TickerIdle(TickerMechanism& mech) : m(mech) {}
     TickerMechanism& m;
     std::uint64_t next = UINT64_MAX;
     bool find() {
@@ -152,12 +153,6 @@ class TickerMechanism final : public PreemptMechanism {
       return next != UINT64_MAX;
     }
     bool stop() const { return m.stopping_.load(std::memory_order_acquire); }
-    bool spin_more(std::uint64_t) const { return false; }
-    std::uint64_t deadline() const { return UINT64_MAX; }
-    void spinning(bool) {}
-    void park_begin() {}
-    void sleeping(std::uint64_t) {}
-    void park_end() {}
   };
 
   void act(Processor& w, ProcScan& s, std::uint64_t now) {
