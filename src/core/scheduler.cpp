@@ -175,12 +175,17 @@ void task_unpark(Task* task) noexcept {
   rt->policy->wakeup(task, p ? p->index : -1);
 }
 
-Processor* task_yield_locked(Processor* p, Task* cur) noexcept {
+namespace {
+// The body of task_yield_locked, inlined into this_task::yield (the hottest path of all: one call less).
+inline __attribute__((always_inline)) Processor* yield_locked(Processor* p, Task* cur) noexcept {
   cur->state.store(TaskState::runnable, std::memory_order_relaxed);
   policy_hand(cur);
   p->policy->yield(cur, p->index);
   return switch_away(p, cur, false);
 }
+}  // namespace
+
+Processor* task_yield_locked(Processor* p, Task* cur) noexcept { return yield_locked(p, cur); }
 
 void task_free(Task* task, Processor* p) noexcept {
   RuntimeSection section;  // the processor's stack cache is owner-only state
@@ -215,7 +220,7 @@ void yield() {
     return;
   }
   RuntimeSection::enter(t);
-  task_yield_locked(proc_in_section(t), t);  // with the count held the task cannot move before this read
+  yield_locked(proc_in_section(t), t);  // with the count held the task cannot move before this read
   RuntimeSection::leave(t);
 }
 
