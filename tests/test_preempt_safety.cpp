@@ -80,6 +80,7 @@ struct SpinOutcome {
   int other_progress = -1;         // runs of the waiting task while the spinner spun
   std::uint64_t deferred = 0;      // interrupts deferred meanwhile
   std::uint64_t preemptions = 0;
+  std::uint64_t escapes = 0;       // hand-offs by the spinner's handler (core/handoff.cpp H6)
 };
 
 // On a one-worker runtime: a task that yields in a loop waits for the core while another runs spin(stop)
@@ -110,7 +111,7 @@ SpinOutcome spin_beside_waiter(Runtime& rt, SpinFn spin, std::chrono::millisecon
   waiter.join();
   const auto after = worker_stats(rt);
   return SpinOutcome{during.load(), after.preempt_deferred - before.preempt_deferred,
-                     after.preemptions - before.preemptions};
+                     after.preemptions - before.preemptions, after.escapes - before.escapes};
 }
 
 class MechanismTest : public ::testing::TestWithParam<std::string> {
@@ -144,8 +145,13 @@ TEST_P(DlopenTest, NamedLibraryLoadedAfterStartDefersPreemption) {
   SpinFn in_lib = load_spin_lib(&handle);  // after start: the wrapper refreshes the unsafe table
   ASSERT_NE(in_lib, nullptr) << dlerror();
   const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 60ms);
-  EXPECT_EQ(lib.other_progress, 0) << "a task spinning inside a library named unsafe was preempted";
   EXPECT_GE(lib.deferred, 1u) << "no interrupt was deferred while the waiting task wanted the core";
+  // Not interrupted, but not starving the waiter either: the spinner's handler escaped (H6) and a spare
+  // thread ran the waiting task. An escape follows only failed quick retries of unsafe-PC deferrals, so it
+  // also shows that the library's code was classified unsafe (a redirect would have preempted it instead).
+  // (Without the hand-off the waiter does not run at all: EnvNamedLibraryLoadedBeforeStartDefersPreemption.)
+  EXPECT_GE(lib.escapes, 1u) << "the spinner never escaped from the library while a task waited";
+  EXPECT_GT(lib.other_progress, 0) << "the waiting task did not run after the escape";
   // The same contest in the main program: preempted.
   const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
   EXPECT_GT(main.other_progress, 0) << "a task spinning in the main program was not preempted";
@@ -177,10 +183,12 @@ TEST_P(DlopenTest, EnvNamedLibraryLoadedBeforeStartDefersPreemption) {
   Config c = Config::from_env();
   c.preempt = mechanism();
   c.quantum_us = 100;
+  c.handoff_us = 0;  // no hand-off, so no escape (H6) either: the waiter cannot run while the spinner spins
   SINGLE_WORKER_RUNTIME(rt, c);
   const SpinOutcome lib = spin_beside_waiter(*rt, in_lib, 60ms);
   EXPECT_EQ(lib.other_progress, 0);
   EXPECT_GE(lib.deferred, 1u);
+  EXPECT_EQ(lib.escapes, 0u);
   EXPECT_TRUE(rt->shutdown().clean());
 }
 
@@ -637,19 +645,23 @@ TEST_P(LibcLoopTest, ComputeTaskIsNotStarvedByALibcLoop) {
   std::sort(latencies.begin(), latencies.end());
   const double q_ms = quantum_us / 1000.0;
   std::printf("%s: %.0f quanta of compute beside a snprintf/malloc loop finished in %.1f .. %.1f ms (median %.0f "
-              "quanta; alone %.0f); %llu preemptions, %llu deferred interrupts, %llu libc-loop ops\n",
+              "quanta; alone %.0f); %llu preemptions, %llu deferred interrupts, %llu escapes, %llu libc-loop ops\n",
               mechanism().c_str(), work_quanta, latencies.front(), latencies.back(),
               latencies[latencies.size() / 2] / q_ms, work_quanta,
               static_cast<unsigned long long>(after.preemptions - before.preemptions),
               static_cast<unsigned long long>(after.preempt_deferred - before.preempt_deferred),
-              static_cast<unsigned long long>(ops.load()));
+              static_cast<unsigned long long>(after.escapes - before.escapes), static_cast<unsigned long long>(ops.load()));
   EXPECT_GT(ops.load(), 0u);
-  // Fair sharing of the core would take 2x the work. The loop is inside libc ~97% of the time (measured:
-  // ~37 interrupts per successful preemption), so each of the compute task's turns waits for a run of
-  // quick retries; the bound is generous for a loaded machine (without quick retries: seconds, starved).
-  const double bound_ms = kAsan ? 4000.0 : 1500.0;
+  // Fair sharing of the core would take 2x the work (40 quanta). The loop is inside libc ~97% of the time
+  // (~37 interrupts per successful preemption), so after a few failed quick retries the loop's handler
+  // escapes (handoff.cpp H6): a spare thread runs the compute task while the loop keeps its own thread,
+  // and the kernel shares the core between the two. Measured on a 2-core VM while builds ran beside it:
+  // 7-19 ms per turn (before the escape: ~180 ms; before quick retries: seconds). The bound leaves room
+  // for a loaded machine and still fails a starved task.
+  const double bound_ms = kAsan ? 1000.0 : 150.0;
   EXPECT_LT(latencies[latencies.size() / 2], bound_ms) << "the compute task starved beside the libc loop";
-  EXPECT_GE(after.preemptions - before.preemptions, static_cast<std::uint64_t>(rounds));
+  // The compute task ran only if the loop was preempted or escaped at least once.
+  EXPECT_GE(after.preemptions - before.preemptions + after.escapes - before.escapes, 1u);
   EXPECT_TRUE(rt->shutdown().clean());
 }
 

@@ -19,7 +19,10 @@ struct WorkerStats {
   std::uint64_t preemptions = 0;       // tasks preempted (the tick said yes)
   std::uint64_t preempt_deferred = 0;  // interrupts that found the task unpreemptible (retried later)
   std::uint64_t handoffs = 0;          // times this worker's core moved to a spare kernel thread because its
-                                       // thread blocked in the kernel (BlockingSection or found asleep)
+                                       // thread blocked in the kernel (BlockingSection or found asleep), or
+                                       // (escapes) its task kept running code that may not be interrupted
+  std::uint64_t escapes = 0;           // of those: hand-offs by the preemption handler of a task stuck in
+                                       // unpreemptible code (libc, no_preempt_libs) while others waited
 };
 
 }  // namespace skyloft

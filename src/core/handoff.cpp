@@ -24,6 +24,13 @@
 //       up): reacquire_processor() waits for the verdict, and for kVerdictStolen makes T runnable again
 //       (wakeup(T), as after a block) and switches T out to M1's loop context; T resumes wherever the policy
 //       runs it, and M1 parks as a spare. T's on_cpu stays set until M1 has saved it (scheduler.cpp X1).
+//   H6. Unpreemptible code (a task whose interrupts keep landing in libc or a library named in
+//       no_preempt_libs while others wait for P): after several quick retries of one run failed, M1's own
+//       preemption handler detaches M1 from P (escape_unpreemptible): it CASes kOwnRunning -> kOwnStealing,
+//       takes a parked spare (never creates a thread: a handler may not), and commits as H4. M1 keeps T and
+//       shares the core with the spare at the kernel's granularity until T reaches a safe point (the
+//       monitor nudges detached threads) or enters the runtime; then H5. Safe in a handler because the
+//       verdict "unsafe PC" implies T->preempt_off == 0: M1 holds no runtime lock and no owner-only state.
 #include "core/handoff.hpp"
 
 #include <fcntl.h>
@@ -102,7 +109,16 @@ Processor* reacquire_processor(Processor* standin, Task* cur) noexcept {
 
 namespace {
 
-void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t) noexcept {
+// A parked spare thread, or nullptr.
+KThread* take_spare(RuntimeCore& rt) noexcept {
+  std::lock_guard<SpinLock> g(rt.spares_lock);
+  KThread* spare = rt.spares;
+  if (spare != nullptr) rt.spares = spare->next_spare;
+  return spare;
+}
+
+// `spare`: the thread P goes to; nullptr: a parked spare, or a new thread if there is none.
+void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t, KThread* spare = nullptr) noexcept {
   m1->standin.current = t;
   policy_not_held(t);
   p.policy->block(t, p.index);
@@ -113,12 +129,7 @@ void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t) noexcept 
   m1->detached.store(true, std::memory_order_relaxed);
   m1->standin_verdict.store(kVerdictStolen, std::memory_order_release);
   // A spare takes P (one is kept ready; the monitor makes another if there is none).
-  KThread* spare = nullptr;
-  {
-    std::lock_guard<SpinLock> g(rt.spares_lock);
-    spare = rt.spares;
-    if (spare != nullptr) rt.spares = spare->next_spare;
-  }
+  if (spare == nullptr) spare = take_spare(rt);
   if (spare == nullptr) {
     rt.new_kthread(&p);
     return;
@@ -220,6 +231,35 @@ bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept {
     return false;
   }
   commit_steal(rt, p, m1, t);
+  return true;
+#endif
+}
+
+// ---- H6: a thread's handler detaches it from P ----
+
+bool escape_unpreemptible(Processor& p, Task* t) noexcept {
+#if SKY_TSAN
+  (void)p;
+  (void)t;
+  return false;  // handlers run late there and see a copy of the context (signal.cpp)
+#else
+  RuntimeCore& rt = *p.rt;
+  KThread* m1 = p.kthread.load(std::memory_order_relaxed);  // this thread
+  if (m1 == nullptr || t->preempt_off.load(std::memory_order_relaxed) != 0) return false;
+  const std::uint64_t running = own_word(m1->serial, kOwnRunning);
+  std::uint64_t expected = running;
+  // Fails while the monitor examines an unmarked steal of P (H3); the next interrupt tries again.
+  if (!p.own_word.compare_exchange_strong(expected, own_word(m1->serial, kOwnStealing), std::memory_order_acq_rel)) {
+    return false;
+  }
+  KThread* spare = take_spare(rt);
+  if (spare == nullptr) {
+    p.own_word.store(running, std::memory_order_release);
+    return false;
+  }
+  redirect_tls(m1, &m1->standin);
+  p.escapes.add();
+  commit_steal(rt, p, m1, t, spare);
   return true;
 #endif
 }

@@ -16,6 +16,7 @@ namespace skyloft {
 struct KThread;
 struct Processor;
 struct RuntimeCore;
+struct Task;
 
 inline constexpr std::uint64_t kOwnRunning = 1, kOwnBlocking = 2, kOwnStealing = 3;
 inline constexpr std::uint64_t own_word(std::uint32_t serial, std::uint64_t state) noexcept {
@@ -37,6 +38,9 @@ bool kthread_on_cpu(const KThread* kt) noexcept;
 // The monitor's side (sysmon.cpp). Each returns true if it took the processor.
 bool steal_marked(RuntimeCore& rt, Processor& p) noexcept;
 bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept;
+// The preemption handler's side (H6): on p's own thread, whose running task `t` sits in code that may not be
+// interrupted while others wait; detaches the thread from p if a parked spare can take p. Async-signal-safe.
+bool escape_unpreemptible(Processor& p, Task* t) noexcept;
 
 void kthread_main(void* arg);
 

@@ -81,6 +81,7 @@ struct alignas(64) Processor {
   OwnerCounter preemptions;       // ... of which the policy preempted the task
   OwnerCounter preempt_deferred;  // interrupts that found the task unpreemptible (deferred or retried)
   OwnerCounter handoffs;          // times this processor moved to another kernel thread
+  OwnerCounter escapes;           // of those, by the handler of a task stuck in unpreemptible code (H6)
 
   // ---- preemption (the per-task disable count lives in Task::preempt_off) ----
   bool preempt_hooks = false;     // a mechanism other than "none" runs (read-only after start)

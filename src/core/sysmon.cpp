@@ -102,12 +102,15 @@ bool Sysmon::check(std::uint64_t now) {
       report_stall(p, now - w.since);
     }
   }
-  // A thread that lost its processor but still runs its task in user code (unmarked blocking returned)
-  // is nudged with the preemption signal: its handler sends the task back through the scheduler.
+  // A thread that lost its processor but still runs its task in user code (unmarked blocking returned, or
+  // a task that escaped from unpreemptible code, handoff.cpp H6) is nudged with the preemption signal: its
+  // handler sends the task back through the scheduler at a safe point. It shares a core with the
+  // processor's new thread meanwhile, so it is nudged at the short period until it comes back.
   std::lock_guard<SpinLock> g(rt_.kthreads_lock);
   for (auto& kt : rt_.kthreads) {
     if (kt->detached.load(std::memory_order_relaxed) && kthread_on_cpu(kt.get())) {
       tgkill(getpid(), kt->tid, rt_.config.preempt_signal);
+      suspect = true;
     }
   }
   return suspect;

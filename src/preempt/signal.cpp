@@ -29,6 +29,11 @@
 // than kMaxQuickRetries in one run (it then backs off as before). Rejected: redirecting the return address
 // of the libc call (the frame chain through libc has no frame pointers, and a patched return address breaks
 // C++ unwinding through that frame).
+// Escape. Quick retries fail for a task that is inside libc nearly all the time (measured: ~37 interrupts
+// per success for a snprintf/malloc loop, tens of milliseconds per turn of the task it delays). After
+// kEscapeAfterRetries failed quick retries in one run, the handler detaches its thread from the processor
+// (core/handoff.cpp H6): a spare thread runs the waiting tasks at once, while the task stuck in libc keeps
+// its thread and shares the core with the spare at the kernel's granularity until it reaches a safe point.
 #include <cpuid.h>
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +51,7 @@
 
 #include "arch/context.hpp"
 #include "core/fatal.hpp"
+#include "core/handoff.hpp"
 #include "core/kthread.hpp"
 #include "core/processor.hpp"
 #include "core/scheduler.hpp"
@@ -81,6 +87,7 @@ SpinLock g_forward_lock;
 
 // Quick retries of unsafe-PC deferrals, per processor (written by the handler on the processor's thread).
 constexpr std::uint32_t kMaxQuickRetries = 256;
+constexpr std::uint32_t kEscapeAfterRetries = 8;  // a few quanta of quick retries (see "Escape" above)
 struct alignas(64) QuickRetry {
   std::atomic<std::uint32_t> seq{0};  // unsafe-PC deferrals that asked for a quick retry (mechanisms read)
   std::uint64_t run_seq = 0;          // the run `count` belongs to
@@ -123,21 +130,22 @@ void forward_to_program(int sig, siginfo_t* info, void* context) {
   sigprocmask(SIG_SETMASK, &old, nullptr);
 }
 
-// An unsafe-PC deferral: worth a quick retry? (see "Deferral and quick retry" above)
-bool want_quick_retry(Processor& p, std::uintptr_t pc) noexcept {
+// An unsafe-PC deferral: worth a quick retry? Returns how many this run has asked for, this one included
+// (0: no retry). See "Deferral and quick retry" above.
+std::uint32_t want_quick_retry(Processor& p, std::uintptr_t pc) noexcept {
   std::uint16_t insn;
   std::memcpy(&insn, reinterpret_cast<const void*>(pc), sizeof insn);
-  if (insn == 0x050f) return false;  // `syscall`: blocked in (or restarting) a system call
+  if (insn == 0x050f) return 0;  // `syscall`: blocked in (or restarting) a system call
   QuickRetry& q = g_quick[static_cast<std::size_t>(p.index)];
   const std::uint64_t run = p.run_seq.load(std::memory_order_relaxed);
   if (run != q.run_seq) {
     q.run_seq = run;
     q.count = 0;
   }
-  if (q.count >= kMaxQuickRetries) return false;
+  if (q.count >= kMaxQuickRetries) return kMaxQuickRetries + 1;  // no more quick ones; the escape stays open
   ++q.count;
   q.seq.store(q.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  return true;
+  return q.count;
 }
 
 void on_preempt_signal(int sig, siginfo_t* info, void* context) {
@@ -176,7 +184,10 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
       regs[REG_RIP] = reinterpret_cast<greg_t>(&sky_preempt_trampoline);
     } else if (p->index >= 0) {
       p->preempt_deferred.add();
-      if (verdict == SafePoint::unsafe_pc && want_quick_retry(*p, pc)) {
+      const std::uint32_t retries = verdict == SafePoint::unsafe_pc ? want_quick_retry(*p, pc) : 0;
+      if (retries >= kEscapeAfterRetries && escape_unpreemptible(*p, t)) {
+        // This thread drives its stand-in now; the spare runs the processor's other tasks.
+      } else if (retries != 0 && retries <= kMaxQuickRetries) {
         if (UnsafeDeferralHook hook = g_unsafe_hook.load(std::memory_order_acquire)) {
           hook(*p, g_unsafe_hook_arg.load(std::memory_order_relaxed));
         }

@@ -36,6 +36,7 @@ std::vector<WorkerStats> Runtime::stats() const {
     s.preemptions = w->preemptions.get();
     s.preempt_deferred = w->preempt_deferred.get();
     s.handoffs = w->handoffs.get();
+    s.escapes = w->escapes.get();
     out.push_back(s);
   }
   return out;
