@@ -84,12 +84,6 @@ std::vector<std::tuple<std::string, std::string>> heavy_params() {
 // A short quantum, so that preemption really happens whenever a task waits behind a running one.
 constexpr std::uint32_t kConformanceQuantumUs = 50;
 
-using PolicyAndMechanism = std::tuple<std::string, std::string>;
-
-std::string param_name(const ::testing::TestParamInfo<PolicyAndMechanism>& info) {
-  return std::get<0>(info.param) + "_" + std::get<1>(info.param);
-}
-
 class Conformance : public ::testing::TestWithParam<PolicyAndMechanism> {
  protected:
   const std::string& policy() const { return std::get<0>(GetParam()); }

@@ -32,25 +32,11 @@ using skyloft::Runtime;
 using skyloft::WorkerStats;
 namespace this_task = skyloft::this_task;
 
-const std::vector<std::string> kPolicies = {"fifo", "sq", "rr", "cfs", "eevdf"};
-const std::vector<std::string> kPreemptingMechanisms = {"timer", "dispatcher", "flag", "hybrid"};
-// The mechanisms that interrupt code without preempt points (flag never does).
-const std::vector<std::string> kSignalMechanisms = {"timer", "dispatcher", "hybrid"};
-
-Config preempt_config(const std::string& policy, const std::string& mechanism, std::uint32_t quantum_us) {
-  Config c = make_config(policy);
-  c.preempt = mechanism;
-  c.quantum_us = quantum_us;
-  return c;
-}
-
 // A one-worker runtime (one core; two for centralized policies, whose dispatcher needs its own), or a
 // skipped test.
 #define SINGLE_WORKER_RUNTIME(rt, cfg)                                                          \
   auto rt = make_single_worker_runtime(cfg);                                                   \
   if (!rt) GTEST_SKIP() << "policy " << (cfg).policy << " cannot run with a single worker here"
-
-WorkerStats worker_stats(const Runtime& rt, std::size_t worker = 0) { return rt.stats().at(worker); }
 
 // Sets `stop` (and `timed_out`) from a plain thread if `stop` is not set within `limit`: a loop that is never
 // preempted then still ends, and the test fails instead of hanging.
@@ -78,11 +64,6 @@ class StopAfter {
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
-
-using PolicyAndMechanism = std::tuple<std::string, std::string>;
-std::string param_name(const ::testing::TestParamInfo<PolicyAndMechanism>& info) {
-  return std::get<0>(info.param) + "_" + std::get<1>(info.param);
-}
 
 class PreemptTest : public ::testing::TestWithParam<PolicyAndMechanism> {
  protected:

@@ -46,16 +46,6 @@ using skyloft::Runtime;
 using skyloft::WorkerStats;
 namespace this_task = skyloft::this_task;
 
-const std::vector<std::string> kSignalMechanisms = {"timer", "dispatcher", "hybrid"};
-
-Config preempt_config(const std::string& mechanism, std::uint32_t quantum_us, const std::string& policy = "fifo") {
-  Config c = make_config(policy);
-  c.preempt = mechanism;
-  c.quantum_us = quantum_us;
-  return c;
-}
-
-WorkerStats worker_stats(const Runtime& rt, std::size_t worker = 0) { return rt.stats().at(worker); }
 
 // Under ThreadSanitizer every mechanism preempts only at preempt points (README, "Preemption").
 #define SKIP_WITHOUT_ASYNC_PREEMPTION() \
@@ -138,7 +128,7 @@ SpinFn load_spin_lib(void** handle) {
 
 TEST_P(DlopenTest, NamedLibraryLoadedAfterStartDefersPreemption) {
   SKIP_WITHOUT_ASYNC_PREEMPTION();
-  Config c = preempt_config(mechanism(), 100);
+  Config c = preempt_config("fifo", mechanism(), 100);
   c.no_preempt_libs = {"libskytest_spin"};
   SINGLE_WORKER_RUNTIME(rt, c);
   void* handle = nullptr;
@@ -162,7 +152,7 @@ TEST_P(DlopenTest, NamedLibraryLoadedAfterStartDefersPreemption) {
 
 TEST_P(DlopenTest, UnnamedLibraryLoadedAfterStartIsPreempted) {
   SKIP_WITHOUT_ASYNC_PREEMPTION();
-  SINGLE_WORKER_RUNTIME(rt, preempt_config(mechanism(), 100));
+  SINGLE_WORKER_RUNTIME(rt, preempt_config("fifo", mechanism(), 100));
   void* handle = nullptr;
   SpinFn in_lib = load_spin_lib(&handle);
   ASSERT_NE(in_lib, nullptr) << dlerror();
@@ -279,12 +269,12 @@ TEST_F(SafetyConfig, SignalFromEnvByNumberOrName) {
 
 TEST_F(SafetyConfig, SignalMustMatchAnEarlierRuntime) {
   {
-    Config c = preempt_config("timer", 100);
+    Config c = preempt_config("fifo", "timer", 100);
     c.preempt_signal = SIGUSR2;
     Runtime rt(c);
     rt.block_on([] {});
   }
-  Config c = preempt_config("timer", 100);
+  Config c = preempt_config("fifo", "timer", 100);
   c.preempt_signal = SIGURG;
   EXPECT_CONFIG_ERROR(Runtime rt(c), "earlier runtime");
   EXPECT_CONFIG_ERROR(Runtime rt(c), "signal 12");
@@ -310,7 +300,7 @@ void late_handler(int, siginfo_t*, void*) { g_late_handler_calls.fetch_add(1); }
 
 TEST_P(SignalTest, PreemptsWithSigusr2) {
   SKIP_WITHOUT_ASYNC_PREEMPTION();
-  Config c = preempt_config(mechanism(), 100);
+  Config c = preempt_config("fifo", mechanism(), 100);
   c.preempt_signal = SIGUSR2;
   SINGLE_WORKER_RUNTIME(rt, c);
   const SpinOutcome main = spin_beside_waiter(*rt, &spin_in_main_program, 60ms);
@@ -325,7 +315,7 @@ TEST_P(SignalTest, ForeignSignalsReachTheHandlerInstalledBefore) {
   sa.sa_handler = &program_handler;
   sigemptyset(&sa.sa_mask);
   ASSERT_EQ(sigaction(SIGUSR2, &sa, nullptr), 0);
-  Config c = preempt_config(mechanism(), 100);
+  Config c = preempt_config("fifo", mechanism(), 100);
   c.preempt_signal = SIGUSR2;
   SINGLE_WORKER_RUNTIME(rt, c);
   g_program_handler_calls = 0;
@@ -347,7 +337,7 @@ TEST_P(SignalTest, ForeignSignalsReachTheHandlerInstalledBefore) {
 
 // A handler the program installs after start becomes the forward target; ours stays installed.
 TEST_P(SignalTest, HandlerInstalledAfterStartIsRecordedNotInstalled) {
-  Config c = preempt_config(mechanism(), 100);
+  Config c = preempt_config("fifo", mechanism(), 100);
   c.preempt_signal = SIGUSR2;
   SINGLE_WORKER_RUNTIME(rt, c);
   struct sigaction sa, old;
@@ -416,7 +406,6 @@ __attribute__((noinline)) std::size_t paint_spin_measure(const volatile bool* st
   return static_cast<std::size_t>(reinterpret_cast<unsigned char*>(sp) - (p - 1));
 }
 
-using PolicyAndMechanism = std::tuple<std::string, std::string>;
 class StackRoom : public ::testing::TestWithParam<PolicyAndMechanism> {
  private:
   Watchdog watchdog_;
@@ -425,7 +414,7 @@ class StackRoom : public ::testing::TestWithParam<PolicyAndMechanism> {
 TEST_P(StackRoom, MeasurePreemptionChainDepth) {
   SKIP_WITHOUT_ASYNC_PREEMPTION();
   const auto& [policy, mechanism] = GetParam();
-  SINGLE_WORKER_RUNTIME(rt, preempt_config(mechanism, 20, policy));
+  SINGLE_WORKER_RUNTIME(rt, preempt_config(policy, mechanism, 20));
   const std::size_t depth = 96 * 1024;
   const std::uint64_t target = scaled(1000, 300);
   std::atomic<bool> stop{false};
@@ -485,7 +474,7 @@ void on_user_stack() {
 
 TEST_P(ForeignStackTest, TaskOnUcontextStackIsNotPreempted) {
   SKIP_WITHOUT_ASYNC_PREEMPTION();
-  SINGLE_WORKER_RUNTIME(rt, preempt_config(mechanism(), 100));
+  SINGLE_WORKER_RUNTIME(rt, preempt_config("fifo", mechanism(), 100));
   std::vector<char> user_stack(256 * 1024);
   UserStackRun run;
   g_user_run = &run;
@@ -541,7 +530,7 @@ TEST_P(NewlyContendedTest, FirstPreemptionWithinAFewQuanta) {
   const std::uint32_t quantum_us = 2000;
   // rr: fifo looks at tasks handed in from outside (its inject list) only every 61st pick, behind the
   // preempted task that went back to its ring, which would measure the policy, not the preemption.
-  SINGLE_WORKER_RUNTIME(rt, preempt_config(mechanism(), quantum_us, "rr"));
+  SINGLE_WORKER_RUNTIME(rt, preempt_config("rr", mechanism(), quantum_us));
   const int rounds = 5;
   std::atomic<bool> stop{false}, spinning{false};
   JoinHandle spinner = skyloft::spawn([&] {
@@ -621,7 +610,7 @@ TEST_P(LibcLoopTest, ComputeTaskIsNotStarvedByALibcLoop) {
   const std::uint32_t quantum_us = 100;
   const double work_quanta = 20;
   const std::uint64_t iterations = calibrate(work_quanta * quantum_us / 1000.0);
-  SINGLE_WORKER_RUNTIME(rt, preempt_config(mechanism(), quantum_us, "rr"));  // rr: see NewlyContendedTest
+  SINGLE_WORKER_RUNTIME(rt, preempt_config("rr", mechanism(), quantum_us));  // rr: see NewlyContendedTest
   const int rounds = 3;
   std::atomic<bool> stop{false}, looping{false};
   std::atomic<std::uint64_t> ops{0};

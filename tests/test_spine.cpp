@@ -36,15 +36,6 @@ using skyloft::Runtime;
 using skyloft::SpawnOptions;
 namespace this_task = skyloft::this_task;
 
-const std::vector<std::string> kPolicies = {"fifo", "sq", "rr", "cfs", "eevdf"};
-const std::vector<std::string> kMechanisms = {"none", "timer", "dispatcher", "flag", "hybrid"};
-const std::vector<std::string> kSignalMechanisms = {"timer", "dispatcher", "hybrid"};
-
-using PolicyAndMechanism = std::tuple<std::string, std::string>;
-std::string param_name(const ::testing::TestParamInfo<PolicyAndMechanism>& info) {
-  return std::get<0>(info.param) + "_" + std::get<1>(info.param);
-}
-
 class SpineTest : public ::testing::TestWithParam<PolicyAndMechanism> {
  protected:
   const std::string& policy() const { return std::get<0>(GetParam()); }

@@ -17,6 +17,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "skyloft/skyloft.hpp"
@@ -105,6 +106,31 @@ inline skyloft::Config make_config(const std::string& policy) {
   c.policy = policy;
   c.cores = std::nullopt;  // every allowed core
   return c;
+}
+
+// ---- the policy x mechanism grid of the parameterised suites ----
+
+inline const std::vector<std::string> kPolicies = {"fifo", "sq", "rr", "cfs", "eevdf"};
+inline const std::vector<std::string> kMechanisms = {"none", "timer", "dispatcher", "flag", "hybrid"};
+inline const std::vector<std::string> kPreemptingMechanisms = {"timer", "dispatcher", "flag", "hybrid"};
+// The mechanisms that interrupt code without preempt points (flag never does).
+inline const std::vector<std::string> kSignalMechanisms = {"timer", "dispatcher", "hybrid"};
+
+using PolicyAndMechanism = std::tuple<std::string, std::string>;
+inline std::string param_name(const ::testing::TestParamInfo<PolicyAndMechanism>& info) {
+  return std::get<0>(info.param) + "_" + std::get<1>(info.param);
+}
+
+inline skyloft::Config preempt_config(const std::string& policy, const std::string& mechanism,
+                                      std::uint32_t quantum_us) {
+  skyloft::Config c = make_config(policy);
+  c.preempt = mechanism;
+  c.quantum_us = quantum_us;
+  return c;
+}
+
+inline skyloft::WorkerStats worker_stats(const skyloft::Runtime& rt, std::size_t worker = 0) {
+  return rt.stats().at(worker);
 }
 
 // Builds a runtime with exactly one worker for `base.policy` (keeping the rest of `base`) if the policy allows
