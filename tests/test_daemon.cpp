@@ -45,20 +45,6 @@ ma::ClientOptions client_opts(const Daemon& d, std::string name, AppClass cls = 
   return ma::ClientOptions{d.socket(), std::move(name), cls, static_cast<std::uint16_t>(demand), 5000 * kSlow};
 }
 
-// Waits until `pred` holds on a fresh control snapshot; returns the time it took, or nullopt.
-template <class Pred>
-std::optional<std::chrono::microseconds> wait_for(const ma::MappedRegion& r, Pred pred, std::chrono::milliseconds limit) {
-  auto start = Clock::now();
-  ma::ControlSnapshot snap;
-  while (Clock::now() - start < limit) {
-    if (ma::read_control(r.control(), snap) && pred(snap)) {
-      return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-    }
-    std::this_thread::sleep_for(200us);
-  }
-  return std::nullopt;
-}
-
 // ---- the binary's command line ----
 
 TEST(DaemonBinary, HelpAndVersion) {
