@@ -271,18 +271,28 @@ void AppCore::leave() noexcept {
 
 // ---- O3: waiting for the core ----
 
-std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now) noexcept {
+std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept {
   std::optional<ma::OwnerRef> o = ma::unpack_owner(owner);
   const ma::AppEntry* e = o ? ma::app_entry(*link_.control, o->app_id) : nullptr;
   if (e == nullptr || e->state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(ma::AppState::registered) ||
       (e->generation.load(std::memory_order_relaxed) & 0xffffffu) != o->generation24) {
     return now + kNoOwnerRetryNs;  // no owner, or one that is gone: the daemon reassigns the core
   }
+  const bool owner_lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
+  if (owner_lc && !link_.lc) {  // BE never interrupts LC: it wakes an idle LC owner and waits
+    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
+      if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);
+    }
+    return UINT64_MAX;
+  }
+  const bool takes_now = link_.lc && !owner_lc;
+  // An owner of our class keeps the core for its slice: the first nudge does nothing more (it may have just
+  // taken the core, and a wake-up or signal now would only slow its switch-in; an idle owner sees our bit
+  // before it parks, or at the second nudge); later ones wake and interrupt it.
+  if (!takes_now && first) return now + link_.slice_ns / 2;
   if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
     if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);  // an idle owner parks there
   }
-  const bool owner_lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
-  if (owner_lc && !link_.lc) return UINT64_MAX;  // BE never interrupts LC: it waits for the LC owner to idle
   const ma::AppDescriptor* d = link_.client->region().app(o->app_id);
   const ma::AppCoreStats* st = d != nullptr ? ma::app_core_stats(*d, index_) : nullptr;
   const std::uint32_t tid = st != nullptr ? st->worker_tid.load(std::memory_order_acquire) : 0;
@@ -300,7 +310,7 @@ std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now) noexcept {
     info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(d->preempt_token.load(std::memory_order_relaxed)));
     syscall(SYS_rt_tgsigqueueinfo, static_cast<pid_t>(pid), static_cast<pid_t>(tid), static_cast<int>(sig), &info);
   }
-  return now + (link_.lc && !owner_lc ? kLcRetryNs : link_.slice_ns / 2);
+  return now + (takes_now ? kLcRetryNs : link_.slice_ns / 2);
 }
 
 bool AppCore::wait_for_core(bool want, bool armed) noexcept {
@@ -325,7 +335,7 @@ bool AppCore::wait_for_core(bool want, bool armed) noexcept {
     if (!want && !started_ && p_.policy->nr_waiting(p_.index) > 0) want = true;
     if (want) {
       if ((slot_->wanted.load(std::memory_order_relaxed) & bit_) == 0) slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
-      if (now >= next_nudge) next_nudge = nudge(slot_->owner.load(std::memory_order_acquire), now);
+      if (now >= next_nudge) next_nudge = nudge(slot_->owner.load(std::memory_order_acquire), now, next_nudge == 0);
     }
     const std::uint64_t deadline = want ? next_nudge : timer;  // not wanting: the timer is not due yet
     p_.parked_forever.store(deadline == UINT64_MAX && !want, std::memory_order_release);

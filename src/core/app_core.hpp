@@ -12,8 +12,9 @@
 //       hand over to B: checker_leave, publish owner = B (seq_cst), then post B's wake word and wake it.
 //   O3. A worker that is not the owner sleeps on its own wake word. With work (a task of its own queued,
 //       a kick, a due timer) it sets its bit in `wanted` and nudges the owner: posts the owner's wake word
-//       (an idle owner parked there) and, unless the owner is LC and it is BE, sends the owner's worker
-//       its preemption signal with the owner's token (descriptor), again every retry period while it waits.
+//       (an idle owner parked there) and, if it may take the core (LC from a BE owner: at once; same class:
+//       from the second nudge, half a slice later; BE never from an LC owner), sends the owner's worker its
+//       preemption signal with the owner's token (descriptor), again every retry period while it waits.
 //   O4. The owner decides, at its poll point (kPollRevoke, set for good on every processor under a
 //       daemon: the preemption signal passes it too) and in its idle loop:
 //         - running tasks: an LC wanter takes the core from a BE owner at once; a wanter of the owner's
@@ -118,7 +119,7 @@ class AppCore final : public PollSource {
   };
 
   std::optional<std::uint32_t> choose(bool idle, std::uint64_t now) noexcept;
-  std::uint64_t nudge(std::uint32_t owner, std::uint64_t now) noexcept;
+  std::uint64_t nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept;
   void take(std::uint64_t now) noexcept;
   void give(std::uint32_t to, std::uint64_t now) noexcept;
   bool wake_condition() const noexcept;
