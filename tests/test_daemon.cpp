@@ -171,10 +171,14 @@ TEST(Daemon, LcAppsGetCoresFirst) {
   ma::DaemonClient be(client_opts(d, "batch", AppClass::be));
   EXPECT_EQ(be.granted_cores().size(), 2u) << "alone, a BE app shares every core";
   ma::DaemonClient lc(client_opts(d, "server", AppClass::lc, 1));
-  EXPECT_EQ(lc.granted_cores().size(), 1u);
+  EXPECT_EQ(lc.granted_cores().size(), 2u) << "LC priority on every core (lcbe)";
+  ma::ControlSnapshot snap;
+  ASSERT_TRUE(ma::read_control(lc.region().control(), snap));
+  ASSERT_EQ(snap.ncores, 2u);
+  EXPECT_EQ(snap.cores[0].grant, ma::pack_owner(lc.app_id(), lc.generation())) << "the LC app is granted a core first";
   std::vector<int> be_now = be.current_cores();
   ASSERT_EQ(be_now.size(), 1u);
-  EXPECT_NE(be_now[0], lc.granted_cores()[0]) << "the LC core is not shared with BE apps";
+  EXPECT_NE(be_now[0], static_cast<int>(snap.cores[0].cpu)) << "the reserved LC core is not shared with BE apps";
   lc.unregister();
   EXPECT_EQ(be.current_cores().size(), 2u);
 }
