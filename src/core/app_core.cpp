@@ -243,7 +243,12 @@ void AppCore::poll(Processor&, std::uint64_t now) noexcept {
   }
 }
 
-void AppCore::hand_over_lent() noexcept { give(give_to_, now_ns()); }
+void AppCore::hand_over_lent() noexcept {
+  // We want the core back (our yielded task waits): say so before the new owner can run, so that its
+  // first poll already sees it and this thread has nothing left to do between the wake-up and its sleep.
+  slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
+  give(give_to_, now_ns());
+}
 
 bool AppCore::hand_over_idle() noexcept {
   const std::uint64_t now = now_ns();
