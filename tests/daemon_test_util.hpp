@@ -361,4 +361,18 @@ class RawPeer {
   int fd_;
 };
 
+// Waits until `pred` holds on a fresh control snapshot; returns the time it took, or nullopt.
+template <class Pred>
+std::optional<std::chrono::microseconds> wait_for(const ma::MappedRegion& r, Pred pred, std::chrono::milliseconds limit) {
+  auto start = Clock::now();
+  ma::ControlSnapshot snap;
+  while (Clock::now() - start < limit) {
+    if (ma::read_control(r.control(), snap) && pred(snap)) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+    }
+    std::this_thread::sleep_for(200us);
+  }
+  return std::nullopt;
+}
+
 }  // namespace daemontest

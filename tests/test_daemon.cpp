@@ -45,20 +45,6 @@ ma::ClientOptions client_opts(const Daemon& d, std::string name, AppClass cls = 
   return ma::ClientOptions{d.socket(), std::move(name), cls, static_cast<std::uint16_t>(demand), 5000 * kSlow};
 }
 
-// Waits until `pred` holds on a fresh control snapshot; returns the time it took, or nullopt.
-template <class Pred>
-std::optional<std::chrono::microseconds> wait_for(const ma::MappedRegion& r, Pred pred, std::chrono::milliseconds limit) {
-  auto start = Clock::now();
-  ma::ControlSnapshot snap;
-  while (Clock::now() - start < limit) {
-    if (ma::read_control(r.control(), snap) && pred(snap)) {
-      return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
-    }
-    std::this_thread::sleep_for(200us);
-  }
-  return std::nullopt;
-}
-
 // ---- the binary's command line ----
 
 TEST(DaemonBinary, HelpAndVersion) {
@@ -185,10 +171,14 @@ TEST(Daemon, LcAppsGetCoresFirst) {
   ma::DaemonClient be(client_opts(d, "batch", AppClass::be));
   EXPECT_EQ(be.granted_cores().size(), 2u) << "alone, a BE app shares every core";
   ma::DaemonClient lc(client_opts(d, "server", AppClass::lc, 1));
-  EXPECT_EQ(lc.granted_cores().size(), 1u);
+  EXPECT_EQ(lc.granted_cores().size(), 2u) << "LC priority on every core (lcbe)";
+  ma::ControlSnapshot snap;
+  ASSERT_TRUE(ma::read_control(lc.region().control(), snap));
+  ASSERT_EQ(snap.ncores, 2u);
+  EXPECT_EQ(snap.cores[0].grant, ma::pack_owner(lc.app_id(), lc.generation())) << "the LC app is granted a core first";
   std::vector<int> be_now = be.current_cores();
   ASSERT_EQ(be_now.size(), 1u);
-  EXPECT_NE(be_now[0], lc.granted_cores()[0]) << "the LC core is not shared with BE apps";
+  EXPECT_NE(be_now[0], static_cast<int>(snap.cores[0].cpu)) << "the reserved LC core is not shared with BE apps";
   lc.unregister();
   EXPECT_EQ(be.current_cores().size(), 2u);
 }

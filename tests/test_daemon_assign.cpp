@@ -38,22 +38,23 @@ TEST(DaemonAssign, LcFirstByDemandThenBe) {
   EXPECT_EQ(owners(a), (std::vector<int>{5, 5, 3, 3}));
   EXPECT_TRUE(a.cores[0].lc && a.cores[1].lc);
   EXPECT_FALSE(a.cores[2].lc);
-  EXPECT_EQ(a.eligible_cores(5), (std::vector<std::uint32_t>{0, 1}));
-  EXPECT_EQ(a.eligible_cores(3), (std::vector<std::uint32_t>{2, 3}));
+  EXPECT_EQ(a.eligible_cores(5), (std::vector<std::uint32_t>{0, 1, 2, 3})) << "LC priority on every core";
+  EXPECT_EQ(a.eligible_cores(3), (std::vector<std::uint32_t>{0, 1, 2, 3})) << "no reserve: LC cores go back to BE";
 }
 
 TEST(DaemonAssign, MinLcCoresRaisesTheLcShare) {
   std::vector<AppDemand> apps = {{0, AppClass::lc, 1}, {1, AppClass::be, 1}};
   Assignment a = assign_cores(4, 3, apps);
   EXPECT_EQ(owners(a), (std::vector<int>{0, 0, 0, 1}));
-  EXPECT_EQ(a.eligible_cores(1), (std::vector<std::uint32_t>{3}));
+  EXPECT_EQ(a.eligible_cores(1), (std::vector<std::uint32_t>{3})) << "the 3 reserved LC cores are not lent to BE";
+  EXPECT_EQ(a.eligible_cores(0), (std::vector<std::uint32_t>{0, 1, 2, 3}));
 }
 
 TEST(DaemonAssign, LcDemandCanTakeEveryCore) {
   std::vector<AppDemand> apps = {{0, AppClass::lc, 8}, {1, AppClass::be, 1}};
   Assignment a = assign_cores(2, 0, apps);
   EXPECT_EQ(owners(a), (std::vector<int>{0, 0}));
-  EXPECT_TRUE(a.eligible_cores(1).empty()) << "a BE app waits while LC demand covers the cores";
+  EXPECT_EQ(a.eligible_cores(1), (std::vector<std::uint32_t>{0, 1})) << "granted none, but borrows idle LC cores";
 }
 
 TEST(DaemonAssign, WithoutBeAppsLcAppsGetTheLeftovers) {
@@ -67,7 +68,7 @@ TEST(DaemonAssign, StarvedLcAppsShareTheLcCores) {
   Assignment a = assign_cores(2, 0, apps);
   EXPECT_EQ(owners(a), (std::vector<int>{0, 0}));
   EXPECT_EQ(a.eligible_cores(1), (std::vector<std::uint32_t>{0, 1}));
-  EXPECT_TRUE(a.eligible_cores(2).empty());
+  EXPECT_EQ(a.eligible_cores(2), (std::vector<std::uint32_t>{0, 1}));
 }
 
 TEST(DaemonAssign, SixteenAppsOnTwoCores) {
@@ -79,6 +80,14 @@ TEST(DaemonAssign, SixteenAppsOnTwoCores) {
     EXPECT_TRUE(c.eligible & (1u << c.owner));
   }
   EXPECT_TRUE(a.eligible_cores(kMaxApps).empty());
+}
+
+TEST(DaemonAssign, MinLcReserveKeepsBeOffOnlyWhileAnLcAppExists) {
+  std::vector<AppDemand> apps = {{0, AppClass::lc, 1}, {1, AppClass::be, 1}, {2, AppClass::be, 1}};
+  Assignment a = assign_cores(3, 1, apps);
+  EXPECT_EQ(a.cores[0].eligible, 0b001u) << "core 0 is the LC reserve";
+  EXPECT_EQ(a.cores[1].eligible, 0b111u);
+  EXPECT_EQ(a.cores[2].eligible, 0b111u);
 }
 
 }  // namespace

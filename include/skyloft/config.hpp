@@ -69,6 +69,15 @@ struct Config {
   // Socket of a skyloftd to join (several apps then share the daemon's cores); nullopt: run standalone on
   // `cores`. An empty string is an error.
   std::optional<std::string> daemon;
+  // Under a daemon: the class the app registers with, "lc" (latency-critical: takes a core from a BE app
+  // within tens of microseconds while it has queued work) or "be" (best-effort: runs on cores no LC app
+  // wants, shared fairly with the other BE apps); the name skyloft-stat shows ([A-Za-z0-9._-], 1..32;
+  // empty: the program's name); the cores it asks for (the daemon's initial grant, 1..64); and the slice
+  // after which an app hands a core to another app of its own class that waits for it (100..1000000 us).
+  std::string app_class = "be";
+  std::string app_name;
+  std::uint32_t app_demand = 1;
+  std::uint32_t share_slice_us = 1000;
 
   // Libraries whose code must never be interrupted by a preemption (as libc, the dynamic loader, libgcc,
   // libstdc++ and libm never are): file-name prefixes such as "libjemalloc.so", matched against the base
@@ -79,8 +88,9 @@ struct Config {
   // Reads SKYLOFT_POLICY, SKYLOFT_CORES, SKYLOFT_STACK_SIZE, SKYLOFT_STACK_GUARD (0 or 1), SKYLOFT_SPIN_US,
   // SKYLOFT_DISPATCHER_CORE, SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US,
   // SKYLOFT_STALL_MS, SKYLOFT_PREEMPT_SIGNAL (a number, or a name: URG, USR1, USR2, RTMIN, RTMIN+n, RTMAX-n,
-  // with or without "SIG"), SKYLOFT_NO_PREEMPT_LIBS (colon-separated prefixes), SKYLOFT_DAEMON and
-  // SKYLOFT_IO_BACKEND over the defaults above. A variable that is set but malformed throws ConfigError.
+  // with or without "SIG"), SKYLOFT_NO_PREEMPT_LIBS (colon-separated prefixes), SKYLOFT_DAEMON,
+  // SKYLOFT_APP_CLASS, SKYLOFT_APP_NAME, SKYLOFT_APP_DEMAND, SKYLOFT_SHARE_SLICE_US and SKYLOFT_IO_BACKEND
+  // over the defaults above. A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

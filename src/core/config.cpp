@@ -204,6 +204,14 @@ Config Config::from_env() {
       throw ConfigError("SKYLOFT_DAEMON is set but empty: give the socket path of a running skyloftd, or unset it");
     }
   }
+  if (const char* v = std::getenv("SKYLOFT_APP_CLASS")) c.app_class = trim(v);
+  if (const char* v = std::getenv("SKYLOFT_APP_NAME")) c.app_name = trim(v);
+  if (const char* v = std::getenv("SKYLOFT_APP_DEMAND")) {
+    c.app_demand = parse_env_number<std::uint32_t>("SKYLOFT_APP_DEMAND", v, 64);
+  }
+  if (const char* v = std::getenv("SKYLOFT_SHARE_SLICE_US")) {
+    c.share_slice_us = parse_env_number<std::uint32_t>("SKYLOFT_SHARE_SLICE_US", v, 1'000'000);
+  }
   if (const char* v = std::getenv("SKYLOFT_NO_PREEMPT_LIBS")) c.no_preempt_libs = parse_env_libs(v);
   if (const char* v = std::getenv("SKYLOFT_DISPATCHER_CORE")) {
     c.dispatcher_core = parse_env_number<int>("SKYLOFT_DISPATCHER_CORE", v, kMaxCoreId - 1);

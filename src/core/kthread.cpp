@@ -8,6 +8,8 @@
 //            without a wake-up) and nr_spinning counts it (notify_work_available skips waking others).
 //   park     until a kick, the earliest of its own timers, or the earliest timer of a processor that runs
 //            a task. parked_forever (parked with no deadline) is what shutdown uses to detect quiescence.
+// Under a daemon (Processor::app) the loop first waits for the core to be this application's, and its idle
+// path hands the core to other applications (app_find_work; the protocol is in app_core.hpp).
 #include "core/kthread.hpp"
 
 #include <cxxabi.h>
@@ -19,6 +21,7 @@
 
 #include <cstring>
 
+#include "core/app_core.hpp"
 #include "core/fatal.hpp"
 #include "core/fault.hpp"
 #include "core/handoff.hpp"
@@ -104,12 +107,56 @@ struct ProcIdle {
   }
 };
 
+// Under a daemon the idle loop also gives the core away (app_core.hpp O4): it stops looking when the
+// poll point decided to lend the core, or when another application's worker asks for it.
+struct AppProcIdle : ProcIdle {
+  bool find() {
+    const AppCore& ac = *p->app;
+    return ac.lending() || ProcIdle::find() || ac.lending() || ac.others_want();
+  }
+};
+
+// find_work of a processor whose core is shared with other applications: hands the core over when it is
+// lent or wanted while idle, waits to get it back (O3), and returns a task only while it owns the core.
+Task* app_find_work(Processor* p) {
+  AppCore& ac = *p->app;
+  const std::uint64_t start = now_ns();
+  Task* found = nullptr;
+  for (;;) {
+    if (ac.lending()) {
+      ac.hand_over_lent();
+      if (!ac.wait_for_core(/*want=*/true, /*armed=*/false)) break;  // our yielded task waits for the core
+      continue;
+    }
+    AppProcIdle idle{{p, *p->rt}};
+    if (!spin_then_park(p->park, idle)) break;
+    if ((found = idle.found) != nullptr) break;
+    if (ac.lending()) continue;
+    // Idle and wanted: one last look with a kick armed (a task queued from now on unparks us), then hand
+    // over; a kick that comes meanwhile makes us want the core back.
+    p->park.prepare();
+    if ((found = proc_pick(p)) != nullptr) {
+      p->park.cancel();
+      break;
+    }
+    if (!ac.hand_over_idle()) {
+      p->park.cancel();
+      continue;
+    }
+    if (!ac.wait_for_core(/*want=*/false, /*armed=*/true)) break;
+  }
+  p->idle.store(false, std::memory_order_relaxed);
+  p->idle_ns.add(now_ns() - start);
+  return found;
+}
+
 // A task to run next on `p`, or nullptr when the runtime stops.
 Task* find_work(Processor* p) {
   if (Task* t = proc_pick(p)) {
     p->idle.store(false, std::memory_order_relaxed);  // switch_away set it when it came here empty-handed
     return t;
   }
+  if (p->app != nullptr) return app_find_work(p);
   const std::uint64_t start = now_ns();
   ProcIdle idle{p, *p->rt};
   spin_then_park(p->park, idle);
@@ -125,15 +172,21 @@ void attach(KThread* kt, Processor* p) {
   set_this_proc(p);
   detail::skyloft_preempt_word = reinterpret_cast<std::uint32_t*>(&p->preempt_flag);
   if (p->preempt_hooks) p->rt->preempt->thread_attached(*p);
+  if (p->app != nullptr) p->app->attached(kt->tid);  // the target of other apps' revocation signals
 }
 
 void detach(Processor* p) {
+  if (p->app != nullptr) p->app->leave();
   if (p->preempt_hooks) p->rt->preempt->thread_detached(*p);
 }
 
 // Drives `p` until the runtime stops (returns false) or the thread loses `p` to a spare (returns true).
 bool run_processor(KThread* kt, Processor* p) {
   attach(kt, p);
+  if (p->app != nullptr && !p->app->owned() && !p->app->wait_for_core(/*want=*/false, /*armed=*/false)) {
+    detach(p);
+    return false;
+  }
   for (;;) {
     Task* t = std::exchange(p->pending_next, nullptr);
     if (t == nullptr && (t = find_work(p)) == nullptr) break;

@@ -46,11 +46,23 @@ void ParkWord::prepare() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
-void ParkWord::wait(std::uint64_t deadline_ns) noexcept {
+bool ParkWord::wait(std::uint64_t deadline_ns) noexcept {
   if (word_.load(std::memory_order_acquire) == kParked) {
     backend_.load(std::memory_order_acquire)->wait(word_, kParked, deadline_ns);
   }
-  word_.store(kRunning, std::memory_order_relaxed);
+  return word_.exchange(kRunning, std::memory_order_acquire) == kNotified;
+}
+
+bool ParkWord::wait_parked(std::uint64_t deadline_ns) noexcept {
+  if (word_.load(std::memory_order_acquire) == kParked) {
+    backend_.load(std::memory_order_acquire)->wait(word_, kParked, deadline_ns);
+  }
+  return take_notification();
+}
+
+bool ParkWord::take_notification() noexcept {
+  std::uint32_t expected = kNotified;
+  return word_.compare_exchange_strong(expected, kParked, std::memory_order_acq_rel, std::memory_order_acquire);
 }
 
 bool ParkWord::unpark() noexcept {

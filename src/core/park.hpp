@@ -1,8 +1,10 @@
 // park.hpp - parking a kernel thread, and the one idle protocol every runtime thread follows.
 //
 // ParkWord is one thread's parking word. How the thread actually sleeps is a ParkBackend: a private futex
-// today (PrivateFutexBackend); a shared futex word (processes sharing cores) and a ring wait (a thread with
-// I/O in flight sleeps in io_uring so a completion wakes it) plug in behind the same two calls.
+// (PrivateFutexBackend), a ring wait (a thread with I/O in flight sleeps in io_uring so a completion wakes
+// it, src/io/) or, under a daemon, the shared futex word of its (core, app) in the daemon's region, which
+// the other applications' workers post to when they hand the core over or ask for it (AppCore's backend,
+// app_core.cpp).
 //
 // The parking protocol between a parker P and a waker W (Dekker-style; both sides need a full fence):
 //   P1. P stores kParked to its word (seq_cst).
@@ -53,7 +55,15 @@ class ParkWord {
   // P1: announce the intent to sleep (followed by a seq_cst fence).
   void prepare() noexcept;
   // P3: sleep until unpark() or the absolute now_ns() deadline (UINT64_MAX: none); then kRunning again.
-  void wait(std::uint64_t deadline_ns) noexcept;
+  // Returns true if an unpark() ended the sleep (or came before it), false for a timeout or a backend
+  // wake-up of its own (a shared word's other wakers).
+  bool wait(std::uint64_t deadline_ns) noexcept;
+  // P3 for a thread that stays parked across several sleeps (a processor waiting for its core to come
+  // back, app_core.cpp): a sleep that ends without an unpark() leaves the word kParked, so no unpark can
+  // fall between two sleeps; one that was unparked returns true and is kParked again. cancel() ends it.
+  bool wait_parked(std::uint64_t deadline_ns) noexcept;
+  // For the same thread between sleeps: true (and kParked again) if an unpark() came since prepare().
+  bool take_notification() noexcept;
   // P2 outcome: work was found after prepare(); back to running without sleeping.
   void cancel() noexcept { word_.store(kRunning, std::memory_order_relaxed); }
   // W2: wakes the parker if it is parked; returns true if this call woke it.

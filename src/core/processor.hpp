@@ -6,7 +6,7 @@
 // blocked-thread hand-off, handoff.cpp) and, under a daemon, a core can be lent to another application.
 //
 // Who touches what:
-//   read-only after start : rt, policy, index, core, preempt_hooks, track_run_start, min_run_ns
+//   read-only after start : rt, policy, index, core, preempt_hooks, track_run_start, min_run_ns, io, revoke, app
 //   the driving thread    : current, switch_prev, errno_slot, next_id/end_id, stats (OwnerCounter), idle
 //   any thread            : timers (own lock), poll_bits (set by arming parties, cleared by the driver),
 //                           preempt_flag (set by mechanisms), park (unparked by wakers)
@@ -23,6 +23,7 @@
 
 namespace skyloft {
 
+class AppCore;
 class Policy;
 class Task;
 struct EhGlobals;
@@ -92,6 +93,8 @@ struct alignas(64) Processor {
   TimerHeap timers;
   PollSource* io = nullptr;       // the I/O layer's poller (kPollIo), set before the processor runs
   PollSource* revoke = nullptr;   // the multi-app layer's revocation check (kPollRevoke)
+  AppCore* app = nullptr;         // under a daemon: this core's share of the Single Binding Rule (app_core.hpp);
+                                  // nullptr when standalone. Set before the processor runs.
 
   // ---- remote: written by other threads; own cache line ----
   alignas(64) std::atomic<std::uint32_t> preempt_flag{0};  // set by mechanisms, read by preempt_point()

@@ -52,14 +52,25 @@ Assignment assign_cores(std::uint32_t ncores, std::uint32_t min_lc_cores, std::s
   }
 
   // 2. BE cores: shared by every BE app, owners round-robin.
+  std::uint32_t all_be = 0;
+  for (const AppDemand& d : be) all_be |= 1u << d.id;
   if (!be.empty()) {
-    std::uint32_t all_be = 0;
-    for (const AppDemand& d : be) all_be |= 1u << d.id;
     for (std::uint32_t c = lc_cores, k = 0; c < ncores; ++c, ++k) {
       a.cores[c].owner = static_cast<int>(be[k % be.size()].id);
       a.cores[c].eligible = all_be;
       a.cores[c].lc = false;
     }
+  }
+
+  // 3. The lcbe rule at run time: LC apps have priority on every core, so each keeps a worker everywhere
+  //    and takes a BE core while it has queued work; LC cores beyond the --min-lc-cores reserve go back to
+  //    the BE apps while no LC app has work for them, so BE apps keep a worker there too.
+  std::uint32_t all_lc = 0;
+  for (const AppDemand& d : lc) all_lc |= 1u << d.id;
+  const std::uint32_t reserved = lc.empty() ? 0 : std::min(min_lc_cores, ncores);
+  for (std::uint32_t c = 0; c < ncores; ++c) {
+    a.cores[c].eligible |= all_lc;
+    if (c >= reserved) a.cores[c].eligible |= all_be;
   }
   return a;
 }

@@ -9,6 +9,9 @@
 //   2. The rest is shared by the best-effort (BE) apps: every BE app is eligible on every BE core, and the
 //      initial owner of the k-th BE core is the (k mod #BE)-th BE app.
 //   3. No LC app: every core is a BE core.
+//   4. Eligibility for the runtime's lcbe rule: every LC app is eligible on every core (LC priority
+//      everywhere: it takes a BE app's core while it has queued work), and every BE app on every core but
+//      the first --min-lc-cores (the LC reserve), so cores without LC work go back to the BE apps.
 // "Eligible" means the app keeps a worker on the core; "owner" is the one whose worker the daemon makes
 // active when the core has no live owner. Moving a core between eligible apps at run time is the
 // runtime's handoff, not the daemon's.

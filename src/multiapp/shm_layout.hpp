@@ -112,7 +112,10 @@ struct alignas(64) CoreSlot {
   std::atomic<std::uint32_t> active;      // checker: workers running here now; each worker increments on
                                           // entering the core and decrements on leaving
   std::atomic<std::uint32_t> violations;  // increments that found another worker active
-  std::atomic<std::uint32_t> pad0_;
+  std::atomic<std::uint32_t> wanted;      // bit i: app i has work for this core and asks for it. Set by
+                                          // app i's worker (or cleared when it got the core); any app may
+                                          // clear a bit naming no live, eligible app; the daemon clears a
+                                          // released app's bit
   std::atomic<std::uint64_t> handoffs;    // owner changes made by workers
   std::atomic<std::uint64_t> reclaims;    // owner changes made by the daemon (dead owner)
   std::uint8_t pad_[64 - 32];
@@ -139,6 +142,8 @@ struct alignas(64) AppCoreStats {
   std::atomic<std::uint64_t> switches_out;  // times it gave the core away
   std::atomic<std::uint64_t> preemptions;   // task preemptions on this core
   std::atomic<std::uint64_t> cpu_ns;        // time this app's worker held the core
+  std::atomic<std::uint32_t> worker_tid;    // the kernel thread driving this app's worker for the core
+                                            // (the target of a revocation signal); 0: none yet
 };
 
 struct AppDescriptor {
@@ -153,7 +158,11 @@ struct AppDescriptor {
   std::atomic<std::uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC of the last report
   std::atomic<std::uint32_t> demand;      // cores the app wants now
   std::atomic<std::uint32_t> app_class;   // AppClass (copy, written by the daemon at registration)
-  std::uint8_t pad_[128 - 56];
+  // How another app asks this app's worker to give a core back: the preemption signal and the token its
+  // handler accepts (a signal without it goes to the program's own handler). Written by the app at start.
+  std::atomic<std::uint64_t> preempt_token;
+  std::atomic<std::uint32_t> preempt_signal;
+  std::uint8_t pad_[128 - 68];
   AppCoreStats cores[kMaxManagedCores];
 };
 
@@ -172,6 +181,7 @@ static_assert(sizeof(AppEntry) == 128);
 static_assert(offsetof(CoreSlot, wake) == 64 && sizeof(CoreSlot) == 128);
 static_assert(offsetof(CoreTable, slots) == 64);
 static_assert(offsetof(AppDescriptor, cores) == 128 && sizeof(AppCoreStats) == 64);
+static_assert(offsetof(AppDescriptor, preempt_token) == 56 && offsetof(CoreSlot, wanted) == 12);
 static_assert(kControlFileSize == 4096 && kCoreTableFileSize == 12288 && kAppFileSize == 8192,
               "changing a size changes the layout: bump kRegionVersion");
 static_assert(kMaxApps <= 32, "CoreGrant::eligible is a 32-bit mask");

@@ -2,7 +2,8 @@
 // the preemption mechanism to the core, and starting the runtime's threads.
 //
 // Start order: fault and preemption signal handlers, policy init (it sees the processors), mechanism start,
-// the I/O pollers (io_start), one kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
+// the I/O pollers (io_start), under a daemon each processor's share of its core (attach_app_cores), one
+// kernel thread per processor, the monitor (with one spare thread ready for the first hand-off), and
 // the dispatcher of a centralized policy. Stopping is in shutdown.cpp.
 #include <signal.h>
 
@@ -12,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "core/app_core.hpp"
 #include "core/fault.hpp"
 #include "core/kthread.hpp"
 #include "core/runtime_core.hpp"
@@ -24,13 +26,17 @@
 
 namespace skyloft {
 
-void start_runtime(RuntimeCore& rt) {
+Runtime::Impl::Impl() = default;
+Runtime::Impl::~Impl() = default;
+
+void start_runtime(RuntimeCore& rt, AppLink* app) {
   install_fault_handler();
   set_no_preempt_libs(rt.config.no_preempt_libs);
   install_preempt_handler(rt.config.preempt_signal);
   rt.policy->init(rt);
   rt.preempt->start(rt);
   io_start(rt);  // every processor's I/O poller, before the processors run (p->io is read-only after)
+  if (app != nullptr) attach_app_cores(rt, *app);  // after io_start: the shared-word park backend wins
   for (auto& p : rt.procs) rt.new_kthread(p.get());
   if (rt.config.handoff_us != 0) {
     rt.new_kthread(nullptr);  // a spare, ready for the first hand-off
@@ -74,7 +80,31 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
       make_preempt_mechanism(config.preempt, config.quantum_us, config.hybrid_grace_us);
   validate_preempt_signal(config.preempt_signal);
   validate_no_preempt_libs(config.no_preempt_libs);
-  std::vector<int> cores = resolve_cores(config);
+  std::unique_ptr<AppLink> app;
+  std::vector<int> cores;
+  if (config.daemon) {
+    // Under a daemon the cores are the daemon's; a centralized policy or a ticker core would need one of
+    // them for good, which the Single Binding Rule cannot give.
+    if (config.cores) {
+      throw ConfigError(fmt::format("core list '{}' and daemon '{}' exclude each other: under a daemon the "
+                                    "cores are the ones skyloftd grants (unset SKYLOFT_CORES / Config::cores)",
+                                    *config.cores, *config.daemon));
+    }
+    if (policy->needs_dispatcher()) {
+      throw ConfigError(fmt::format("policy '{}' needs a dispatcher core of its own, which a daemon's shared cores "
+                                    "cannot give: choose a per-worker policy under a daemon",
+                                    config.policy));
+    }
+    if (config.dispatcher_core >= 0) {
+      throw ConfigError(fmt::format("dispatcher core {} cannot be used under a daemon (its cores are shared)",
+                                    config.dispatcher_core));
+    }
+    app = join_daemon(config);
+    cores = app->cpus;
+    policy = make_app_gate(std::move(policy), *app);
+  } else {
+    cores = resolve_cores(config);
+  }
   int dispatcher = -1;
   if (!policy->needs_dispatcher() && mech->has_ticker() && config.dispatcher_core >= 0) {
     // A ticker thread with a core of its own: that core stops being a worker core.
@@ -103,13 +133,6 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
     }
     cores.erase(it);
   }
-  if (config.daemon) {
-    // The daemon side (skyloftd, the shared region, the client) exists; the runtime's half of the
-    // Single Binding Rule (core hand-over between applications at the poll point) does not yet.
-    throw ConfigError(fmt::format("daemon '{}': joining a skyloftd is not implemented in the runtime yet; "
-                                  "unset SKYLOFT_DAEMON / Config::daemon to run standalone",
-                                  *config.daemon));
-  }
   if (config.handoff_us > 1'000'000) {
     throw ConfigError(fmt::format("handoff_us {} is out of range (0..1000000 microseconds; 0 turns the hand-off off)",
                                   config.handoff_us));
@@ -129,7 +152,8 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
     throw std::logic_error("skyloft: a runtime is already running in this process (one per process)");
   }
   impl_->core->owner = this;
-  start_runtime(*impl_->core);
+  impl_->app = std::move(app);
+  start_runtime(*impl_->core, impl_->app.get());
 }
 
 Runtime::~Runtime() {
@@ -139,6 +163,7 @@ Runtime::~Runtime() {
 ShutdownReport Runtime::shutdown() {
   if (this_proc() != nullptr) throw std::logic_error("skyloft: Runtime::shutdown() called from a task");
   ShutdownReport r = stop_runtime(*impl_->core);
+  if (impl_->app) leave_daemon(*impl_->app);  // every thread has stopped: the daemon may hand our cores on
   RuntimeCore* expected = impl_->core.get();
   g_runtime.compare_exchange_strong(expected, nullptr);
   return r;

@@ -493,6 +493,7 @@ void Server::release(std::uint32_t id, const char* why, bool keep_connection) {
     std::atomic<std::uint32_t>* w = wake_word(table, k, id);
     w->store(wake_word_initial(next_gen), std::memory_order_seq_cst);
     futex_wake_shared(*w, INT32_MAX);
+    table.slots[k].wanted.fetch_and(~(1u << id), std::memory_order_relaxed);  // it asks for nothing now
   }
   log(LogLevel::info, "released app {} '{}' (pid {}): {}; next generation {}", id, a.name, a.pid, why, next_gen);
   reassign();
@@ -538,6 +539,9 @@ void Server::reassign() {
     if (live_owner) continue;
     std::uint32_t grant = ctl.cores[i].grant.load(std::memory_order_relaxed);
     if (w == grant) continue;
+    // The owner is gone: if it died on the core, its checker count is still up. No live worker is active
+    // here (only the owner's may be), so the count restarts at zero before the next owner enters.
+    if (o) s.active.store(0, std::memory_order_seq_cst);
     if (!s.owner.compare_exchange_strong(w, grant, std::memory_order_seq_cst)) continue;  // a worker moved it
     s.reclaims.fetch_add(1, std::memory_order_relaxed);
     if (std::optional<OwnerRef> g = unpack_owner(grant)) {

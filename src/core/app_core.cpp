@@ -1,0 +1,359 @@
+// app_core.cpp - joining a daemon, and one core's share of the Single Binding Rule and the lcbe rule
+// (protocol O1-O5 in app_core.hpp).
+#include "core/app_core.hpp"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "core/runtime_core.hpp"
+#include "multiapp/client.hpp"
+#include "preempt/mechanism.hpp"
+#include "skyloft/time.hpp"
+
+namespace skyloft {
+
+namespace ma = multiapp;
+
+namespace {
+
+constexpr std::uint64_t kLcRetryNs = 200'000;       // an LC wanter re-sends its nudge (a deferred signal)
+constexpr std::uint64_t kNoOwnerRetryNs = 1'000'000;  // owner gone or unknown: the daemon reassigns; look again
+constexpr std::uint64_t kIoPollNs = 200'000;         // a waiting processor with I/O in flight looks this often
+
+// The program's name as an app name: [A-Za-z0-9._-], at most 32 characters.
+std::string program_app_name() {
+  std::string comm;
+  std::ifstream("/proc/self/comm") >> comm;
+  std::string out;
+  for (char ch : comm) {
+    const bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                    ch == '_' || ch == '-';
+    out.push_back(ok ? ch : '_');
+  }
+  if (out.size() > ma::kMaxAppName) out.resize(ma::kMaxAppName);
+  return out.empty() ? std::string("app") : out;
+}
+
+bool allowed_signal_number(std::uint32_t sig) {
+  const int s = static_cast<int>(sig);
+  return s == SIGURG || s == SIGUSR1 || s == SIGUSR2 || (s >= SIGRTMIN && s <= SIGRTMAX);
+}
+
+// Adds n to a counter of our own descriptor (we are its only writer for this core).
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+AppLink::AppLink() = default;
+
+AppLink::~AppLink() { leave_daemon(*this); }
+
+void leave_daemon(AppLink& link) noexcept {
+  if (!link.client || !link.client->registered()) return;
+  try {
+    link.client->report_state(ma::AppRunState::exiting);
+    link.client->unregister();
+  } catch (...) {
+    // The daemon may be gone; it releases the app when the connection closes anyway.
+  }
+}
+
+std::unique_ptr<AppLink> join_daemon(const Config& cfg) {
+  ma::ClientOptions o;
+  o.socket_path = *cfg.daemon;
+  if (cfg.app_class == "lc") {
+    o.app_class = ma::AppClass::lc;
+  } else if (cfg.app_class == "be") {
+    o.app_class = ma::AppClass::be;
+  } else {
+    throw ConfigError(fmt::format("app class '{}' is not a class: use 'lc' (latency-critical) or 'be' (best-effort)",
+                                  cfg.app_class));
+  }
+  if (cfg.app_demand < 1 || cfg.app_demand > ma::kMaxManagedCores) {
+    throw ConfigError(fmt::format("app demand {} is out of range (1..{} cores)", cfg.app_demand, ma::kMaxManagedCores));
+  }
+  if (cfg.share_slice_us < 100 || cfg.share_slice_us > 1'000'000) {
+    throw ConfigError(fmt::format("share_slice_us {} is out of range (100..1000000 microseconds)", cfg.share_slice_us));
+  }
+  o.app_name = cfg.app_name.empty() ? program_app_name() : cfg.app_name;
+  o.demand = static_cast<std::uint16_t>(cfg.app_demand);
+
+  auto link = std::make_unique<AppLink>();
+  try {
+    link->client = std::make_unique<ma::DaemonClient>(o);
+  } catch (const ma::DaemonError& e) {
+    throw ConfigError(e.what());
+  }
+  const ma::MappedRegion& region = link->client->region();
+  link->table = region.core_table_rw();
+  link->control = &region.control();
+  link->self = region.self();
+  link->id = link->client->app_id();
+  link->generation = link->client->generation();
+  link->me = ma::pack_owner(link->id, link->generation);
+  link->lc = o.app_class == ma::AppClass::lc;
+  link->slice_ns = std::uint64_t{cfg.share_slice_us} * 1000;
+  for (int cpu : link->client->granted_cores()) {
+    if (std::optional<std::uint32_t> idx = ma::core_index_of(*link->control, static_cast<std::uint32_t>(cpu))) {
+      if (ma::core_slot(*link->table, *idx) == nullptr) continue;
+      link->cpus.push_back(cpu);
+      link->core_index.push_back(*idx);
+    }
+  }
+  if (link->table == nullptr || link->self == nullptr || link->cpus.empty()) {
+    throw ConfigError(fmt::format("skyloft: skyloftd at {} made app {} ('{}') eligible for no core it manages",
+                                  o.socket_path, link->id, o.app_name));
+  }
+  return link;
+}
+
+void attach_app_cores(RuntimeCore& rt, AppLink& link) {
+  link.self->preempt_token.store(reinterpret_cast<std::uintptr_t>(preempt_signal_token()), std::memory_order_relaxed);
+  link.self->preempt_signal.store(static_cast<std::uint32_t>(preempt_signal()), std::memory_order_release);
+  for (auto& p : rt.procs) {
+    auto c = std::make_unique<AppCore>(link, *p, link.core_index[static_cast<std::size_t>(p->index)]);
+    p->app = c.get();
+    p->revoke = c.get();
+    p->park.set_backend(&c->backend_);  // replaces an I/O poller's ring wait (kIoPollNs bounds the sleep)
+    p->poll_bits.fetch_or(kPollRevoke, std::memory_order_relaxed);  // for good: the poll point always looks
+    link.cores.push_back(std::move(c));
+  }
+  link.client->report_state(ma::AppRunState::running);
+}
+
+AppCore::AppCore(AppLink& link, Processor& p, std::uint32_t core_index)
+    : link_(link),
+      p_(p),
+      index_(core_index),
+      bit_(1u << link.id),
+      slot_(ma::core_slot(*link.table, core_index)),
+      own_wake_(ma::wake_word(*link.table, core_index, link.id)),
+      stats_(ma::app_core_stats(*link.self, core_index)) {}
+
+void AppCore::attached(pid_t tid) noexcept {
+  stats_->worker_tid.store(static_cast<std::uint32_t>(tid), std::memory_order_release);
+}
+
+bool AppCore::others_want() const noexcept { return (slot_->wanted.load(std::memory_order_relaxed) & ~bit_) != 0; }
+
+bool AppCore::wake_condition() const noexcept {
+  return owned_ ? others_want() : slot_->owner.load(std::memory_order_seq_cst) == link_.me;
+}
+
+// ---- O5: the park backend on our (core, app) wake word ----
+
+void AppCore::Backend::wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected,
+                            std::uint64_t deadline_ns) noexcept {
+  const std::uint32_t seen = c_.own_wake_->load(std::memory_order_seq_cst);  // before the condition (O5)
+  if (word.load(std::memory_order_seq_cst) != expected || c_.wake_condition()) return;
+  std::uint64_t timeout = 0;
+  if ((c_.p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) != 0) deadline_ns = std::min(deadline_ns, now_ns() + kIoPollNs);
+  if (deadline_ns != UINT64_MAX) {
+    const std::uint64_t now = now_ns();
+    if (deadline_ns <= now) return;
+    timeout = deadline_ns - now;
+  }
+  ma::futex_wait_shared(*c_.own_wake_, seen, timeout);
+}
+
+void AppCore::Backend::wake(const std::atomic<std::uint32_t>&) noexcept {
+  if (ma::post_wake(*c_.own_wake_, c_.link_.generation)) ma::futex_wake_shared(*c_.own_wake_, 1);
+}
+
+// ---- O1/O2: entering and leaving the core ----
+
+void AppCore::take(std::uint64_t now) noexcept {
+  slot_->wanted.fetch_and(~bit_, std::memory_order_relaxed);
+  ma::checker_enter(*slot_);  // a violation is counted in the region (the tests assert there are none)
+  owned_ = true;
+  lending_ = false;
+  owned_since_ = now;
+  stats_->running.store(1, std::memory_order_relaxed);
+  bump(stats_->switches_in);
+}
+
+void AppCore::give(std::uint32_t to, std::uint64_t now) noexcept {
+  stats_->running.store(0, std::memory_order_relaxed);
+  bump(stats_->switches_out);
+  bump(stats_->cpu_ns, now - owned_since_);
+  owned_ = false;
+  lending_ = false;
+  ma::checker_leave(*slot_);
+  slot_->owner.store(to, std::memory_order_seq_cst);
+  slot_->handoffs.fetch_add(1, std::memory_order_relaxed);
+  if (std::optional<ma::OwnerRef> o = ma::unpack_owner(to)) {
+    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
+      if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);
+    }
+  }
+}
+
+// ---- O4: whom to give the core to ----
+
+std::optional<std::uint32_t> AppCore::choose(bool idle, std::uint64_t now) noexcept {
+  const std::uint32_t wanted = slot_->wanted.load(std::memory_order_acquire) & ~bit_;
+  if (wanted == 0) return std::nullopt;
+  const ma::CoreGrant* grant = ma::core_grant(*link_.control, index_);
+  const std::uint32_t eligible = grant != nullptr ? grant->eligible.load(std::memory_order_relaxed) : 0;
+  int best = -1;
+  bool best_lc = false;
+  std::uint32_t best_gen = 0;
+  for (std::uint32_t k = 1; k <= ma::kMaxApps; ++k) {  // round-robin after our own id: fair among equals
+    const std::uint32_t id = (link_.id + k) % ma::kMaxApps;
+    const std::uint32_t bit = 1u << id;
+    if ((wanted & bit) == 0) continue;
+    const ma::AppEntry* e = ma::app_entry(*link_.control, id);
+    const bool live = e != nullptr && (eligible & bit) != 0 &&
+                      e->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(ma::AppState::registered);
+    if (!live) {
+      slot_->wanted.fetch_and(~bit, std::memory_order_relaxed);  // names no live, eligible app
+      continue;
+    }
+    const bool lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
+    if (best < 0 || (lc && !best_lc)) {
+      best = static_cast<int>(id);
+      best_lc = lc;
+      best_gen = e->generation.load(std::memory_order_relaxed);
+    }
+  }
+  if (best < 0) return std::nullopt;
+  if (!idle) {
+    const bool takes = best_lc ? (!link_.lc || now - owned_since_ >= link_.slice_ns)
+                               : (!link_.lc && now - owned_since_ >= link_.slice_ns);
+    if (!takes) return std::nullopt;
+  }
+  return ma::pack_owner(static_cast<std::uint32_t>(best), best_gen);
+}
+
+void AppCore::poll(Processor&, std::uint64_t now) noexcept {
+  if (!owned_ || lending_ || !others_want()) return;
+  if (std::optional<std::uint32_t> to = choose(false, now)) {
+    lending_ = true;  // the gate now preempts the task and picks nothing; the loop hands over
+    give_to_ = *to;
+  }
+}
+
+void AppCore::hand_over_lent() noexcept {
+  // We want the core back (our yielded task waits): say so before the new owner can run, so that its
+  // first poll already sees it and this thread has nothing left to do between the wake-up and its sleep.
+  slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
+  give(give_to_, now_ns());
+}
+
+bool AppCore::hand_over_idle() noexcept {
+  const std::uint64_t now = now_ns();
+  std::optional<std::uint32_t> to = choose(true, now);
+  if (!to) return false;
+  give(*to, now);
+  return true;
+}
+
+void AppCore::leave() noexcept {
+  if (!owned_) return;
+  const std::uint64_t now = now_ns();
+  if (std::optional<std::uint32_t> to = choose(true, now)) {
+    give(*to, now);
+    return;
+  }
+  // Nobody waits: the owner word keeps naming us, and the daemon gives the core to its grant when we
+  // unregister (a name of no live app).
+  stats_->running.store(0, std::memory_order_relaxed);
+  bump(stats_->switches_out);
+  bump(stats_->cpu_ns, now - owned_since_);
+  owned_ = false;
+  ma::checker_leave(*slot_);
+}
+
+// ---- O3: waiting for the core ----
+
+std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept {
+  std::optional<ma::OwnerRef> o = ma::unpack_owner(owner);
+  const ma::AppEntry* e = o ? ma::app_entry(*link_.control, o->app_id) : nullptr;
+  if (e == nullptr || e->state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(ma::AppState::registered) ||
+      (e->generation.load(std::memory_order_relaxed) & 0xffffffu) != o->generation24) {
+    return now + kNoOwnerRetryNs;  // no owner, or one that is gone: the daemon reassigns the core
+  }
+  const bool owner_lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
+  if (owner_lc && !link_.lc) {  // BE never interrupts LC: it wakes an idle LC owner and waits
+    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
+      if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);
+    }
+    return UINT64_MAX;
+  }
+  const bool takes_now = link_.lc && !owner_lc;
+  // An owner of our class keeps the core for its slice: the first nudge does nothing more (it may have just
+  // taken the core, and a wake-up or signal now would only slow its switch-in; an idle owner sees our bit
+  // before it parks, or at the second nudge); later ones wake and interrupt it.
+  if (!takes_now && first) return now + link_.slice_ns / 2;
+  if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
+    if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);  // an idle owner parks there
+  }
+  const ma::AppDescriptor* d = link_.client->region().app(o->app_id);
+  const ma::AppCoreStats* st = d != nullptr ? ma::app_core_stats(*d, index_) : nullptr;
+  const std::uint32_t tid = st != nullptr ? st->worker_tid.load(std::memory_order_acquire) : 0;
+  const std::uint32_t sig = d != nullptr ? d->preempt_signal.load(std::memory_order_acquire) : 0;
+  const std::uint32_t pid = e->pid.load(std::memory_order_relaxed);
+  if (tid != 0 && pid != 0 && allowed_signal_number(sig)) {
+    // The owner's preemption handler acts on signals that carry its token; its poll point then decides
+    // (O4). The kernel delivers only if tid is a thread of pid, so a bad tid reaches no other process.
+    siginfo_t info;
+    std::memset(&info, 0, sizeof info);
+    info.si_signo = static_cast<int>(sig);
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(d->preempt_token.load(std::memory_order_relaxed)));
+    syscall(SYS_rt_tgsigqueueinfo, static_cast<pid_t>(pid), static_cast<pid_t>(tid), static_cast<int>(sig), &info);
+  }
+  return now + (takes_now ? kLcRetryNs : link_.slice_ns / 2);
+}
+
+bool AppCore::wait_for_core(bool want, bool armed) noexcept {
+  RuntimeCore& rt = *p_.rt;
+  std::uint64_t next_nudge = 0;
+  rt.nr_parked.fetch_add(1, std::memory_order_seq_cst);  // notify_work_available looks for parked processors
+  if (!armed) p_.park.prepare();  // P1, once: the word stays kParked until we leave, so no kick is lost
+  bool got = false;
+  for (;;) {
+    if (p_.park.take_notification()) want = true;  // a kick: work for us
+    if (slot_->owner.load(std::memory_order_acquire) == link_.me) {
+      got = true;
+      break;
+    }
+    if (rt.stopping.load(std::memory_order_acquire)) break;
+    const std::uint64_t now = now_ns();
+    const std::uint64_t timer = p_.timers.earliest();
+    if (timer <= now) want = true;  // a due timer: its task needs the core
+    // Before the first stint, tasks may have been queued before this processor was parked (so nobody
+    // kicked it): look at the queue. Later, kicks say it (a queue length some policies only estimate as
+    // "1" would make an idle app ask for cores it does not use).
+    if (!want && !started_ && p_.policy->nr_waiting(p_.index) > 0) want = true;
+    if (want) {
+      if ((slot_->wanted.load(std::memory_order_relaxed) & bit_) == 0) slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
+      if (now >= next_nudge) next_nudge = nudge(slot_->owner.load(std::memory_order_acquire), now, next_nudge == 0);
+    }
+    const std::uint64_t deadline = want ? next_nudge : timer;  // not wanting: the timer is not due yet
+    p_.parked_forever.store(deadline == UINT64_MAX && !want, std::memory_order_release);
+    if (p_.park.wait_parked(deadline)) want = true;  // P3
+    p_.parked_forever.store(false, std::memory_order_relaxed);
+  }
+  p_.park.cancel();
+  rt.nr_parked.fetch_sub(1, std::memory_order_relaxed);
+  if (got) {
+    started_ = true;
+    take(now_ns());
+  }
+  return got;
+}
+
+}  // namespace skyloft

@@ -1,0 +1,145 @@
+// app_core.hpp - the runtime under a daemon: one core of the daemon's set as one application's processor
+// sees it. The Single Binding Rule (on each core at most one worker of all applications is active) and
+// the lcbe cross-application rule, decided on the cores themselves; skyloftd only admits and releases apps.
+//
+// Every app keeps one processor per core it is eligible for (the daemon's assignment). Per core the
+// region's core table holds the owner word (the app whose worker may run there), one shared-futex wake
+// word per app, the `wanted` mask (apps with work for the core) and the checker count `active`.
+//
+// The protocol of a core (worker W of app A on core c; "owner" = the core's owner word):
+//   O1. W runs tasks only while owner == A, between checker_enter and checker_leave.
+//   O2. Only the owner's worker changes the owner word (the daemon too, for an owner that is gone). To
+//       hand over to B: checker_leave, publish owner = B (seq_cst), then post B's wake word and wake it.
+//   O3. A worker that is not the owner sleeps on its own wake word. With work (a task of its own queued,
+//       a kick, a due timer) it sets its bit in `wanted` and nudges the owner: posts the owner's wake word
+//       (an idle owner parked there) and, if it may take the core (LC from a BE owner: at once; same class:
+//       from the second nudge, half a slice later; BE never from an LC owner), sends the owner's worker its
+//       preemption signal with the owner's token (descriptor), again every retry period while it waits.
+//   O4. The owner decides, at its poll point (kPollRevoke, set for good on every processor under a
+//       daemon: the preemption signal passes it too) and in its idle loop:
+//         - running tasks: an LC wanter takes the core from a BE owner at once; a wanter of the owner's
+//           own class after the owner held the core for share_slice_us; a BE wanter never takes it from
+//           an LC owner that has work;
+//         - idle (nothing to pick or steal): any wanter, LC first, then round-robin after the owner's id.
+//       Giving the core away while a task runs: the poll marks the processor `lending`; the gate policy
+//       (app_gate.cpp) then makes tick() say "preempt" and pick_next()/balance() return nothing, so the
+//       task is yielded back to the app's queue and the thread returns to its loop, which hands over (O2)
+//       and waits as in O3, wanting the core back.
+//   O5. Sleeping without losing a wake-up: the backend reads its wake word BEFORE it re-checks the
+//       condition it sleeps on (not the owner: owner == A; the idle owner: another bit in `wanted`), and
+//       every poster changes that condition BEFORE posting the word. Local kicks go through the ParkWord
+//       (park.hpp P1-P3) and post the same word.
+// A wanter id is trusted only if the control directory says registered and the core's eligible mask has
+// it; any other bit is cleared. Every index read from the region goes through shm_layout.hpp's accessors.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/park.hpp"
+#include "core/processor.hpp"
+#include "multiapp/shm_layout.hpp"
+#include "skyloft/config.hpp"
+
+namespace skyloft {
+
+namespace multiapp {
+class DaemonClient;
+}
+
+class AppCore;
+
+// The application's membership of a daemon: one per runtime, created before the processors exist.
+struct AppLink {
+  std::unique_ptr<multiapp::DaemonClient> client;
+  multiapp::CoreTable* table = nullptr;          // read-write
+  const multiapp::ControlTable* control = nullptr;
+  multiapp::AppDescriptor* self = nullptr;        // this app's descriptor (read-write)
+  std::uint32_t id = 0;                           // app id
+  std::uint32_t generation = 0;
+  std::uint32_t me = 0;                           // our owner word (pack_owner(id, generation))
+  bool lc = false;                                // class LC
+  std::uint64_t slice_ns = 0;                     // Config::share_slice_us
+  std::vector<int> cpus;                          // the cores to start processors on, in worker order
+  std::vector<std::uint32_t> core_index;          // their managed-core indices (same order)
+  std::vector<std::unique_ptr<AppCore>> cores;    // by worker index, filled by attach_app_cores()
+
+  AppLink();
+  ~AppLink();  // unregisters (the daemon hands our cores on)
+};
+
+// Registers with the daemon at Config::daemon and maps the region. Throws ConfigError (bad class, name,
+// demand or slice; no daemon; no core granted).
+std::unique_ptr<AppLink> join_daemon(const Config& config);
+// Wraps the policy so that a processor giving its core away picks nothing (app_gate.cpp).
+std::unique_ptr<Policy> make_app_gate(std::unique_ptr<Policy> inner, AppLink& link);
+// Reports the app exiting and unregisters (idempotent; the destructor does it too). After the threads stop.
+void leave_daemon(AppLink& link) noexcept;
+// Gives every processor its AppCore (poll source, park backend, kPollRevoke). After io_start, before the
+// processors run.
+void attach_app_cores(RuntimeCore& rt, AppLink& link);
+
+class AppCore final : public PollSource {
+ public:
+  AppCore(AppLink& link, Processor& p, std::uint32_t core_index);
+
+  // ---- the processor's driving thread only ----
+  bool owned() const noexcept { return owned_; }
+  bool lending() const noexcept { return lending_; }
+  bool gated() const noexcept { return !owned_ || lending_; }  // the gate policy picks nothing
+  // A kernel thread attached to the processor (start, blocked-thread hand-off): it is the revocation
+  // signal's target now.
+  void attached(pid_t tid) noexcept;
+  // Not the owner: sleeps until the core is ours (O3). `want`: ask for it now. `armed`: the caller already
+  // did ParkWord::prepare (a kick since then means work). Returns false when the runtime stops.
+  bool wait_for_core(bool want, bool armed) noexcept;
+  // Lending (the poll decided): hands the core over (O2).
+  void hand_over_lent() noexcept;
+  // Owner: another app's worker asks for the core (one shared load).
+  bool others_want() const noexcept;
+  // Owner with nothing to run: hands the core to the best wanter (O4). False if no wanter is valid.
+  bool hand_over_idle() noexcept;
+  // The runtime stops: gives the core to a wanter, or leaves the owner word for the daemon to reassign.
+  void leave() noexcept;
+  // kPollRevoke (O4, running tasks).
+  void poll(Processor& p, std::uint64_t now) noexcept override;
+
+ private:
+  class Backend final : public ParkBackend {
+   public:
+    explicit Backend(AppCore& c) : c_(c) {}
+    void wait(const std::atomic<std::uint32_t>& word, std::uint32_t expected, std::uint64_t deadline_ns) noexcept override;
+    void wake(const std::atomic<std::uint32_t>& word) noexcept override;
+
+   private:
+    AppCore& c_;
+  };
+
+  std::optional<std::uint32_t> choose(bool idle, std::uint64_t now) noexcept;
+  std::uint64_t nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept;
+  void take(std::uint64_t now) noexcept;
+  void give(std::uint32_t to, std::uint64_t now) noexcept;
+  bool wake_condition() const noexcept;
+
+  AppLink& link_;
+  Processor& p_;
+  const std::uint32_t index_;          // managed-core index
+  const std::uint32_t bit_;            // 1 << app id
+  multiapp::CoreSlot* const slot_;
+  std::atomic<std::uint32_t>* const own_wake_;
+  multiapp::AppCoreStats* const stats_;
+  Backend backend_{*this};
+  // Driving thread only. owned_ is also read by the backend's wait (the same thread).
+  bool owned_ = false;
+  bool lending_ = false;
+  bool started_ = false;               // owned the core once
+  std::uint32_t give_to_ = 0;          // the owner word to publish when lending
+  std::uint64_t owned_since_ = 0;
+
+  friend void attach_app_cores(RuntimeCore& rt, AppLink& link);
+};
+
+}  // namespace skyloft
