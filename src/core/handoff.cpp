@@ -31,6 +31,7 @@
 //       shares the core with the spare at the kernel's granularity until T reaches a safe point (the
 //       monitor nudges detached threads) or enters the runtime; then H5. Safe in a handler because the
 //       verdict "unsafe PC" implies T->preempt_off == 0: M1 holds no runtime lock and no owner-only state.
+//       Not under a daemon: M1 would stay active on the core beside the spare (Single Binding Rule).
 #include "core/handoff.hpp"
 
 #include <fcntl.h>
@@ -246,6 +247,9 @@ bool escape_unpreemptible(Processor& p, Task* t) noexcept {
   RuntimeCore& rt = *p.rt;
   KThread* m1 = p.kthread.load(std::memory_order_relaxed);  // this thread
   if (m1 == nullptr || t->preempt_off.load(std::memory_order_relaxed) != 0) return false;
+  // Under a daemon the escaped thread would stay active on the core beside the spare: two workers of
+  // one core, which the Single Binding Rule forbids. The task then waits for its quick retries.
+  if (p.app != nullptr) return false;
   const std::uint64_t running = own_word(m1->serial, kOwnRunning);
   std::uint64_t expected = running;
   // Fails while the monitor examines an unmarked steal of P (H3); the next interrupt tries again.
