@@ -107,8 +107,9 @@ TEST_P(SameAsNative, OutputAndStatus) {
   EXPECT_TRUE(sky.exited(0)) << "status " << sky.status << ", stderr:\n" << sky.err;
 }
 
-const std::vector<std::string> kPrograms = {"prodcons", "rwlock", "barrier", "keys", "timed",
-                                            "pool", "cxx_threads", "threads_misc"};
+const std::vector<std::string> kPrograms = {"prodcons", "rwlock",       "barrier", "keys",
+                                            "timed",    "pool",         "cxx_threads", "threads_misc",
+                                            "pipes",    "echo_server",  "waitpid"};
 
 std::vector<Case> cases(const std::vector<std::string>& options) {
   std::vector<Case> out;
@@ -128,6 +129,13 @@ TEST(PosixLayer, ThreadsAreTasksOnTheWorkers) {
   EXPECT_EQ(native.out, "kernel threads: 32\n");
   Outcome sky = skyloft_run({"--cores", "0", "--", program("tids")});
   EXPECT_EQ(sky.out, "kernel threads: 1\n") << sky.err;
+}
+
+TEST(PosixLayer, BlockedReadsParkTasksNotKernelThreads) {
+  // 100 readers blocked in read() at once on one core: parked on the poller, they need no spare threads.
+  Outcome sky = skyloft_run({"--cores", "0", "--", program("pipes"), "tids"});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_NE(sky.out.find("kernel threads: 1\n"), std::string::npos) << sky.out << sky.err;
 }
 
 TEST(PosixLayer, RefusalsAreClear) {
