@@ -6,6 +6,8 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
+
 #include "core/fatal.hpp"
 
 namespace skyloft::posix {
@@ -20,9 +22,18 @@ Fn real_symbol(const char* name, const char* version) noexcept {
 
 }  // namespace skyloft::posix
 
-// The real `name` as a function pointer of the same type as our definition (resolved once).
-#define SKY_REAL(name, version)                                                             \
-  ([]() noexcept {                                                                          \
-    static const auto fn = ::skyloft::posix::real_symbol<decltype(&::name)>(#name, version); \
-    return fn;                                                                              \
+// The real `name` as a function pointer of the same type as our definition, resolved on first use. Not a
+// function-local static: its guard would wait with the futex system call (which this layer interposes)
+// when two tasks race on the first call, possibly inside a BlockingSection. Racing lookups find the same
+// pointer, so a relaxed atomic suffices.
+#define SKY_REAL(name, version)                                                                 \
+  ([]() noexcept {                                                                              \
+    using Fn = decltype(&::name);                                                               \
+    static std::atomic<Fn> cached{nullptr};                                                     \
+    Fn fn = cached.load(std::memory_order_relaxed);                                             \
+    if (fn == nullptr) {                                                                        \
+      fn = ::skyloft::posix::real_symbol<Fn>(#name, version);                                   \
+      cached.store(fn, std::memory_order_relaxed);                                              \
+    }                                                                                           \
+    return fn;                                                                                  \
   }())
