@@ -16,13 +16,8 @@ extern "C" {
 
 int pthread_barrier_init(pthread_barrier_t* b, const pthread_barrierattr_t* attr, unsigned count) noexcept {
   if (count == 0) return EINVAL;
-  if (attr != nullptr) {
-    int pshared = PTHREAD_PROCESS_PRIVATE;
-    pthread_barrierattr_getpshared(attr, &pshared);
-    if (pshared == PTHREAD_PROCESS_SHARED) {
-      skyloft::posix::refuse_once("a process-shared barrier", "tasks wait in a per-process queue");
-      return ENOTSUP;
-    }
+  if (skyloft::posix::refuse_process_shared(attr, &pthread_barrierattr_getpshared, "a process-shared barrier")) {
+    return ENOTSUP;
   }
   ::new (b) skyloft::Barrier(count);
   return 0;

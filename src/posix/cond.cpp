@@ -60,15 +60,8 @@ extern "C" {
 
 int pthread_cond_init(pthread_cond_t* c, const pthread_condattr_t* attr) noexcept {
   clockid_t clock = CLOCK_REALTIME;
-  if (attr != nullptr) {
-    int pshared = PTHREAD_PROCESS_PRIVATE;
-    pthread_condattr_getpshared(attr, &pshared);
-    if (pshared == PTHREAD_PROCESS_SHARED) {
-      refuse_once("a process-shared condition variable", "tasks wait in a per-process queue");
-      return ENOTSUP;
-    }
-    pthread_condattr_getclock(attr, &clock);
-  }
+  if (refuse_process_shared(attr, &pthread_condattr_getpshared, "a process-shared condition variable")) return ENOTSUP;
+  if (attr != nullptr) pthread_condattr_getclock(attr, &clock);
   ::new (c) CondState{};
   cond_state(c).clock = clock;
   return 0;

@@ -59,19 +59,15 @@ extern "C" {
 int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* attr) noexcept {
   int type = PTHREAD_MUTEX_DEFAULT;
   if (attr != nullptr) {
-    int robust = PTHREAD_MUTEX_STALLED, pshared = PTHREAD_PROCESS_PRIVATE;
+    int robust = PTHREAD_MUTEX_STALLED;
     pthread_mutexattr_gettype(attr, &type);
     pthread_mutexattr_getrobust(attr, &robust);
-    pthread_mutexattr_getpshared(attr, &pshared);
     if (robust == PTHREAD_MUTEX_ROBUST) {
       refuse_once("a robust mutex", "an owner's end is not tracked for tasks");
       return ENOTSUP;
     }
-    if (pshared == PTHREAD_PROCESS_SHARED) {
-      refuse_once("a process-shared mutex", "tasks wait in a per-process queue");
-      return ENOTSUP;
-    }
   }
+  if (refuse_process_shared(attr, &pthread_mutexattr_getpshared, "a process-shared mutex")) return ENOTSUP;
   ::new (m) MutexState{};
   mutex_state(m).kind = type;
   return 0;

@@ -52,14 +52,7 @@ using namespace skyloft::posix;
 extern "C" {
 
 int pthread_rwlock_init(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr) noexcept {
-  if (attr != nullptr) {
-    int pshared = PTHREAD_PROCESS_PRIVATE;
-    pthread_rwlockattr_getpshared(attr, &pshared);
-    if (pshared == PTHREAD_PROCESS_SHARED) {
-      refuse_once("a process-shared rwlock", "tasks wait in a per-process queue");
-      return ENOTSUP;
-    }
-  }
+  if (refuse_process_shared(attr, &pthread_rwlockattr_getpshared, "a process-shared rwlock")) return ENOTSUP;
   ::new (l) RWLockState{};
   return 0;
 }

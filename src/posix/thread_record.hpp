@@ -86,4 +86,14 @@ void ensure_runtime() noexcept;
 // Says once on stderr why a call is refused ("skyloft: <what> is not supported ...").
 void refuse_once(const char* what, const char* why) noexcept;
 
+// True (after saying so once) when the attribute asks for a process-shared object: tasks wait in a queue
+// of this process, which another process cannot reach. `get_pshared` is glibc's getter for the attribute.
+template <class Attr>
+bool refuse_process_shared(const Attr* attr, int (*get_pshared)(const Attr*, int*), const char* what) noexcept {
+  int pshared = PTHREAD_PROCESS_PRIVATE;
+  if (attr == nullptr || get_pshared(attr, &pshared) != 0 || pshared != PTHREAD_PROCESS_SHARED) return false;
+  refuse_once(what, "tasks wait in a per-process queue");
+  return true;
+}
+
 }  // namespace skyloft::posix
