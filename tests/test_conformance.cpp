@@ -771,6 +771,39 @@ TEST_P(Conformance, RWLockTryLockAndWriterPreference) {
   });
 }
 
+TEST_P(Conformance, RWLockTimedLocksTimeOutAndLetOthersOn) {
+  Runtime rt(config());
+  RWLock rw;
+  rt.block_on([&] {
+    using namespace std::chrono_literals;
+    rw.lock();
+    JoinHandle reader = skyloft::spawn([&] {
+      EXPECT_FALSE(rw.try_lock_shared_until(skyloft::deadline_after(5ms))) << "reader got in past a writer";
+      EXPECT_FALSE(rw.try_lock_until(skyloft::deadline_after(5ms))) << "second writer got in";
+    });
+    reader.join();
+    rw.unlock();
+
+    // A writer that gives up must not keep holding back the readers that queued behind it.
+    rw.lock_shared();
+    std::atomic<bool> gave_up{false};
+    JoinHandle writer = skyloft::spawn([&] {
+      EXPECT_FALSE(rw.try_lock_until(skyloft::deadline_after(10ms)));
+      gave_up = true;
+    });
+    JoinHandle late_reader = skyloft::spawn([&] {
+      EXPECT_TRUE(rw.try_lock_shared_until(skyloft::kNoDeadline));
+      rw.unlock_shared();
+    });
+    writer.join();
+    late_reader.join();
+    EXPECT_TRUE(gave_up.load());
+    rw.unlock_shared();
+    EXPECT_TRUE(rw.try_lock_until(skyloft::deadline_after(1ms)));
+    rw.unlock();
+  });
+}
+
 TEST_P(Conformance, SemaphoreBoundsConcurrency) {
   Runtime rt(config());
   constexpr std::uint32_t kPermits = 3;

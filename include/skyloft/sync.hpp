@@ -98,9 +98,11 @@ class RWLock {
 
   void lock();
   bool try_lock();
+  bool try_lock_until(Deadline deadline);  // false when the deadline passed first
   void unlock();
   void lock_shared();
   bool try_lock_shared();
+  bool try_lock_shared_until(Deadline deadline);
   void unlock_shared();
 
  private:

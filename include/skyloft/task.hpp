@@ -145,6 +145,14 @@ void sleep_for(std::chrono::duration<Rep, Period> d) {
 // (for pthread_exit from C frames, which have no unwind tables). Joiners see a normal exit. Outside a
 // task: fatal error.
 [[noreturn]] void exit_now() noexcept;
+// One pointer of the task's own, for layers that keep per-task records (the POSIX layer's thread record):
+// nullptr until set; only the task itself reads or writes it. Outside a task: local() is nullptr and
+// set_local() returns false.
+void* local() noexcept;
+bool set_local(void* value) noexcept;
+// The usable part of the task's stack: [*lo, *lo + *size), above its guard page or canary, below its record.
+// Outside a task: false.
+bool stack_bounds(void** lo, std::size_t* size) noexcept;
 }  // namespace this_task
 
 }  // namespace skyloft

@@ -90,6 +90,7 @@ class Task {
   void* payload = nullptr;
   StackMapping stack;
   std::uint64_t runtime_epoch = 0;
+  void* local = nullptr;    // this_task::local(): written and read only by the task itself
 };
 
 static_assert(offsetof(Task, sched) == 0, "SchedInfo must be the first member of Task");

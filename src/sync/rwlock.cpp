@@ -3,12 +3,22 @@
 
 namespace skyloft {
 
-void RWLock::lock() {
+void RWLock::lock() { try_lock_until(kNoDeadline); }
+
+bool RWLock::try_lock_until(Deadline deadline) {
   std::unique_lock<Mutex> guard(mutex_);
   ++writers_waiting_;
-  while (writer_ || readers_ != 0) writers_cv_.wait_until(guard, kNoDeadline, WaitReason::rwlock);
+  while (writer_ || readers_ != 0) {
+    if (writers_cv_.wait_until(guard, deadline, WaitReason::rwlock) == std::cv_status::timeout &&
+        (writer_ || readers_ != 0)) {
+      // Readers held back for this writer may go now if no other writer waits.
+      if (--writers_waiting_ == 0 && !writer_) readers_cv_.notify_all();
+      return false;
+    }
+  }
   --writers_waiting_;
   writer_ = true;
+  return true;
 }
 
 bool RWLock::try_lock() {
@@ -28,10 +38,18 @@ void RWLock::unlock() {
   }
 }
 
-void RWLock::lock_shared() {
+void RWLock::lock_shared() { try_lock_shared_until(kNoDeadline); }
+
+bool RWLock::try_lock_shared_until(Deadline deadline) {
   std::unique_lock<Mutex> guard(mutex_);
-  while (writer_ || writers_waiting_ != 0) readers_cv_.wait_until(guard, kNoDeadline, WaitReason::rwlock);
+  while (writer_ || writers_waiting_ != 0) {
+    if (readers_cv_.wait_until(guard, deadline, WaitReason::rwlock) == std::cv_status::timeout &&
+        (writer_ || writers_waiting_ != 0)) {
+      return false;
+    }
+  }
   ++readers_;
+  return true;
 }
 
 bool RWLock::try_lock_shared() {

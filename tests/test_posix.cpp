@@ -1,0 +1,252 @@
+// test_posix.cpp - unmodified pthread programs under skyloft-run give the output they give natively;
+// skyloft-run's own errors, exit statuses and signals.
+//
+// The programs (posix_programs/) and skyloft-run are found through paths the build compiles in.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <ostream>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+struct Outcome {
+  std::string out;
+  std::string err;
+  int status = -1;  // as from waitpid
+  bool exited(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
+};
+
+// Runs argv (argv[0] is a path) with `env` added to the environment; collects stdout and stderr.
+Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) std::abort();
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(121);
+  }
+  close(out[1]);
+  close(err[1]);
+  Outcome o;
+  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(fds, 2, -1) < 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buf[4096];
+      ssize_t n = read(fds[i].fd, buf, sizeof buf);
+      if (n <= 0) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
+        --open_fds;
+      } else {
+        (i == 0 ? o.out : o.err).append(buf, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  waitpid(pid, &o.status, 0);
+  return o;
+}
+
+// The N of a "kernel threads: N" line, or -1.
+int kernel_threads(const std::string& out) {
+  auto at = out.find("kernel threads: ");
+  return at == std::string::npos ? -1 : std::atoi(out.c_str() + at + 16);
+}
+
+// Under skyloft-run on one core the program's threads share the worker; a spare thread may take the core
+// over now and then (the monitor hands a worker it finds asleep in the kernel off), so allow a few.
+constexpr int kFewKernelThreads = 4;
+
+std::string program(const std::string& name) { return std::string(POSIX_PROGRAMS_DIR) + "/" + name; }
+
+Outcome skyloft_run(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{SKYLOFT_RUN_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, env);
+}
+
+// ---- the programs: same output and status as natively, under several configurations ----
+
+struct Case {
+  std::string program;
+  std::vector<std::string> options;  // skyloft-run's
+};
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.program;
+  for (const auto& o : c.options) *os << ' ' << o;
+}
+
+std::string case_name(const testing::TestParamInfo<Case>& info) {
+  std::string n = info.param.program;
+  for (const auto& o : info.param.options) n += "_" + o;
+  for (char& c : n) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return n;
+}
+
+class SameAsNative : public testing::TestWithParam<Case> {};
+
+TEST_P(SameAsNative, OutputAndStatus) {
+  const Case& c = GetParam();
+  Outcome native = run({program(c.program)});
+  ASSERT_TRUE(native.exited(0)) << "native run failed: " << native.err;
+  std::vector<std::string> args = c.options;
+  args.push_back("--");
+  args.push_back(program(c.program));
+  Outcome sky = skyloft_run(args);
+  EXPECT_EQ(sky.out, native.out) << "stderr under skyloft-run:\n" << sky.err;
+  EXPECT_TRUE(sky.exited(0)) << "status " << sky.status << ", stderr:\n" << sky.err;
+}
+
+const std::vector<std::string> kPrograms = {"prodcons", "rwlock",       "barrier", "keys",
+                                            "timed",    "pool",         "cxx_threads", "threads_misc",
+                                            "pipes",    "echo_server",  "waitpid",     "atomic_wait"};
+
+std::vector<Case> cases(const std::vector<std::string>& options) {
+  std::vector<Case> out;
+  for (const auto& p : kPrograms) out.push_back({p, options});
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fifo, SameAsNative, testing::ValuesIn(cases({})), case_name);
+INSTANTIATE_TEST_SUITE_P(OneCore, SameAsNative, testing::ValuesIn(cases({"--cores", "0"})), case_name);
+INSTANTIATE_TEST_SUITE_P(TimerPreemption, SameAsNative,
+                         testing::ValuesIn(cases({"--preempt", "timer", "--quantum-us", "100"})), case_name);
+INSTANTIATE_TEST_SUITE_P(CfsFlag, SameAsNative, testing::ValuesIn(cases({"--policy", "cfs", "--preempt", "flag"})),
+                         case_name);
+
+TEST(PosixLayer, ThreadsAreTasksOnTheWorkers) {
+  Outcome native = run({program("tids")});
+  EXPECT_EQ(native.out, "kernel threads: 32\n");
+  Outcome sky = skyloft_run({"--cores", "0", "--", program("tids")});
+  EXPECT_GE(kernel_threads(sky.out), 1) << sky.out << sky.err;
+  EXPECT_LE(kernel_threads(sky.out), kFewKernelThreads) << sky.out << sky.err;
+}
+
+TEST(PosixLayer, BlockedReadsParkTasksNotKernelThreads) {
+  // 100 readers blocked in read() at once on one core: parked on the poller, they need no spare threads.
+  Outcome sky = skyloft_run({"--cores", "0", "--", program("pipes"), "tids"});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_GE(kernel_threads(sky.out), 1) << sky.out << sky.err;
+  EXPECT_LE(kernel_threads(sky.out), kFewKernelThreads) << sky.out << sky.err;
+}
+
+TEST(PosixLayer, FutexWaitsParkTasks) {
+  // std::atomic::wait, semaphores, latches and barriers wait with the raw futex call: on one core they
+  // park, so the one worker runs every waiting thread.
+  Outcome sky = skyloft_run({"--cores", "0", "--", program("atomic_wait"), "tids"});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_GE(kernel_threads(sky.out), 1) << sky.out << sky.err;
+  EXPECT_LE(kernel_threads(sky.out), kFewKernelThreads) << sky.out << sky.err;
+}
+
+TEST(PosixLayer, RefusalsAreClear) {
+  Outcome sky = skyloft_run({"--", program("refusals")});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_EQ(sky.out,
+            "robust mutex: ENOTSUP\nprocess-shared mutex: ENOTSUP\nprocess-shared condvar: ENOTSUP\n"
+            "caller-provided stack: ENOTSUP\ncancel: ENOTSUP\n");
+  EXPECT_NE(sky.err.find("skyloft: a robust mutex is not supported"), std::string::npos) << sky.err;
+  EXPECT_NE(sky.err.find("skyloft: pthread_cancel is not supported"), std::string::npos) << sky.err;
+}
+
+// ---- exit statuses and fatal signals pass through ----
+
+TEST(SkyloftRunStatus, ExitCodes) {
+  EXPECT_TRUE(skyloft_run({"--", program("exit_status"), "code", "0"}).exited(0));
+  EXPECT_TRUE(skyloft_run({"--", program("exit_status"), "code", "7"}).exited(7));
+  EXPECT_TRUE(skyloft_run({"--", program("exit_status"), "code", "255"}).exited(255));
+  EXPECT_TRUE(skyloft_run({"--", program("exit_status"), "exit-in-thread", "9"}).exited(9));
+}
+
+TEST(SkyloftRunStatus, FatalSignals) {
+  for (auto [what, sig] : {std::pair{"segv", SIGSEGV}, std::pair{"abort", SIGABRT}}) {
+    Outcome o = skyloft_run({"--", program("exit_status"), what});
+    EXPECT_TRUE(WIFSIGNALED(o.status) && WTERMSIG(o.status) == sig)
+        << what << ": status " << o.status << ", stderr:\n" << o.err;
+  }
+}
+
+TEST(SkyloftRunStatus, MainPthreadExitWaitsForTheOtherThreads) {
+  Outcome o = skyloft_run({"--", program("exit_status"), "main-exits"});
+  EXPECT_TRUE(o.exited(0)) << o.status << " " << o.err;
+  EXPECT_EQ(o.out, "thread outlived main\n");
+}
+
+TEST(SkyloftRunStatus, ProgramFoundThroughPath) {
+  std::string path = std::string("PATH=") + POSIX_PROGRAMS_DIR;
+  Outcome o = skyloft_run({"exit_status", "code", "3"}, {path});
+  EXPECT_TRUE(o.exited(3)) << o.status << " " << o.err;
+}
+
+// ---- skyloft-run's own errors ----
+
+void expect_error(const std::vector<std::string>& args, int status, const std::string& message) {
+  Outcome o = skyloft_run(args);
+  EXPECT_TRUE(o.exited(status)) << "status " << o.status << " for: " << o.err;
+  EXPECT_NE(o.err.find(message), std::string::npos) << "stderr: " << o.err;
+}
+
+TEST(SkyloftRunOptions, Help) {
+  Outcome o = skyloft_run({"--help"});
+  EXPECT_TRUE(o.exited(0));
+  EXPECT_NE(o.out.find("usage: skyloft-run [options] [--] program [args...]"), std::string::npos);
+  EXPECT_NE(o.out.find("fifo"), std::string::npos);
+}
+
+TEST(SkyloftRunOptions, BadOptions) {
+  std::string p = program("exit_status");
+  expect_error({"--bogus", "--", p}, 2, "unknown option '--bogus'");
+  expect_error({"--policy"}, 2, "--policy needs a value");
+  expect_error({"--policy", "nope", "--", p}, 2, "--policy: unknown 'nope' (one of: fifo");
+  expect_error({"--preempt=sometimes", "--", p}, 2, "--preempt: unknown 'sometimes'");
+  expect_error({"--quantum-us", "abc", "--", p}, 2, "--quantum-us: 'abc' is not a number");
+  expect_error({"--quantum-us", "0", "--", p}, 2, "--quantum-us: 0 is out of range (1..1000000)");
+  expect_error({"--quantum-us", "99999999999", "--", p}, 2, "out of range");
+  expect_error({"--cores", "3-1", "--", p}, 2, "--cores: bad core list '3-1': range 3-1 is reversed");
+  expect_error({"--cores", "999", "--", p}, 2, "--cores: core 999 is not available");
+  expect_error({}, 2, "no program given");
+  expect_error({"--policy", "fifo", "--"}, 2, "no program given");
+}
+
+TEST(SkyloftRunOptions, ProgramsThatCannotRun) {
+  expect_error({"--", "/nonexistent/program"}, 127, "program '/nonexistent/program': No such file or directory");
+  expect_error({"--", "no-such-program-anywhere"}, 127, "program 'no-such-program-anywhere' not found in PATH");
+  expect_error({"--", POSIX_PROGRAMS_DIR}, 126, "is a directory");
+  expect_error({"--", STATIC_PROGRAM}, 126, "is statically linked: LD_PRELOAD cannot reach it");
+  char dir[] = "/tmp/skyloft-run-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string plain = std::string(dir) + "/not-executable";
+  int fd = open(plain.c_str(), O_CREAT | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0);
+  close(fd);
+  expect_error({"--", plain}, 126, "is not executable");
+  unlink(plain.c_str());
+  rmdir(dir);
+}
+
+TEST(SkyloftRunOptions, StaticProgramRunsNatively) {
+  // The refusal is skyloft-run's: the program itself is fine.
+  EXPECT_TRUE(run({STATIC_PROGRAM}).exited(0));
+}
+
+}  // namespace

@@ -1,0 +1,122 @@
+// options.cpp - parsing and validating skyloft-run's options ("--name value" or "--name=value").
+#include "options.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "preempt/mechanism.hpp"
+#include "skyloft/config.hpp"
+#include "skyloft/policy.hpp"
+
+namespace skyloft_run {
+namespace {
+
+constexpr std::uint32_t kMaxQuantumUs = 1'000'000;
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+void check_name(std::string_view opt, const std::string& value, const std::vector<std::string>& known) {
+  if (std::find(known.begin(), known.end(), value) == known.end()) {
+    throw UsageError(fmt::format("{}: unknown '{}' (one of: {})", opt, value, joined(known)));
+  }
+}
+
+void check_quantum(const std::string& value) {
+  std::uint32_t q = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
+  if (value.empty() || ec == std::errc::invalid_argument || end != value.data() + value.size()) {
+    throw UsageError(fmt::format("--quantum-us: '{}' is not a number of microseconds", value));
+  }
+  if (ec == std::errc::result_out_of_range || q == 0 || q > kMaxQuantumUs) {
+    throw UsageError(fmt::format("--quantum-us: {} is out of range (1..{})", value, kMaxQuantumUs));
+  }
+}
+
+void check_cores(const std::string& value) {
+  std::vector<int> cores;
+  try {
+    cores = skyloft::parse_core_list(value);
+  } catch (const skyloft::ConfigError& e) {
+    throw UsageError(fmt::format("--cores: {}", e.what()));
+  }
+  std::vector<int> allowed = skyloft::allowed_cores();
+  for (int c : cores) {
+    if (!std::binary_search(allowed.begin(), allowed.end(), c)) {
+      throw UsageError(fmt::format("--cores: core {} is not available (this process may run on cores {})", c,
+                                   skyloft::format_core_list(allowed)));
+    }
+  }
+}
+
+}  // namespace
+
+std::string usage_text() {
+  return fmt::format(R"(usage: skyloft-run [options] [--] program [args...]
+
+Runs an unmodified, dynamically linked program with its main and every thread it creates as skyloft tasks
+(LD_PRELOAD of libskyloft_preload.so). The program's exit status and fatal signals are its own.
+
+options:
+  --policy P        scheduling policy: {} (default fifo)
+  --preempt M       preemption: {} (default none)
+  --quantum-us Q    time slice in microseconds, 1..1000000 (default 100)
+  --cores LIST      cores to run on, e.g. 0-3,6 (default: every core this process may use)
+  -h, --help        show this help
+
+Other runtime settings come from the SKYLOFT_* environment variables (see the README).
+)",
+                     joined(skyloft::policy_names()), joined(skyloft::mechanism_names()));
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (arg == "-h" || arg == "--help") {
+      o.help = true;
+      return o;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;  // the program
+    std::string_view name = arg, inline_value;
+    bool has_inline = false;
+    if (auto eq = arg.find('='); eq != std::string_view::npos) {
+      name = arg.substr(0, eq);
+      inline_value = arg.substr(eq + 1);
+      has_inline = true;
+    }
+    std::optional<std::string>* slot = nullptr;
+    if (name == "--policy") slot = &o.policy;
+    else if (name == "--preempt") slot = &o.preempt;
+    else if (name == "--quantum-us") slot = &o.quantum_us;
+    else if (name == "--cores") slot = &o.cores;
+    else throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
+    if (has_inline) {
+      *slot = std::string(inline_value);
+    } else if (i + 1 < argc) {
+      *slot = std::string(argv[++i]);
+    } else {
+      throw UsageError(fmt::format("{} needs a value (see --help)", name));
+    }
+  }
+  for (; i < argc; ++i) o.program.emplace_back(argv[i]);
+  if (o.program.empty()) throw UsageError("no program given: skyloft-run [options] -- program [args...]");
+  if (o.policy) check_name("--policy", *o.policy, skyloft::policy_names());
+  if (o.preempt) check_name("--preempt", *o.preempt, skyloft::mechanism_names());
+  if (o.quantum_us) check_quantum(*o.quantum_us);
+  if (o.cores) check_cores(*o.cores);
+  return o;
+}
+
+}  // namespace skyloft_run
