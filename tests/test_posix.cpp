@@ -16,6 +16,10 @@
 
 #include <gtest/gtest.h>
 
+#include <future>
+
+#include "daemon_test_util.hpp"
+
 namespace {
 
 struct Outcome {
@@ -198,6 +202,28 @@ TEST(SkyloftRunStatus, ProgramFoundThroughPath) {
   EXPECT_TRUE(o.exited(3)) << o.status << " " << o.err;
 }
 
+// ---- under a daemon: two unmodified programs share the cores through skyloftd ----
+
+TEST(SkyloftRunDaemon, LcAndBeProgramsShareTheCoresWithTheirNativeOutput) {
+  daemontest::Daemon d;
+  Outcome native_lc = run({program("prodcons")}), native_be = run({program("pool")});
+  ASSERT_TRUE(native_lc.exited(0) && native_be.exited(0));
+  auto lc = std::async(std::launch::async, [&] {
+    return skyloft_run({"--daemon", d.socket(), "--class", "lc", "--preempt", "timer", "--", program("prodcons")});
+  });
+  auto be = std::async(std::launch::async, [&] {
+    return skyloft_run({"--daemon", d.socket(), "--class", "be", "--", program("pool")});
+  });
+  Outcome l = lc.get(), b = be.get();
+  EXPECT_TRUE(l.exited(0)) << "status " << l.status << ": " << l.err << "\ndaemon log:\n" << d.log();
+  EXPECT_TRUE(b.exited(0)) << "status " << b.status << ": " << b.err << "\ndaemon log:\n" << d.log();
+  EXPECT_EQ(l.out, native_lc.out);
+  EXPECT_EQ(b.out, native_be.out);
+  const std::string log = d.log();
+  EXPECT_NE(log.find("(lc"), std::string::npos) << "the LC program never registered:\n" << log;
+  EXPECT_NE(log.find("(be"), std::string::npos) << "the BE program never registered:\n" << log;
+}
+
 // ---- skyloft-run's own errors ----
 
 void expect_error(const std::vector<std::string>& args, int status, const std::string& message) {
@@ -224,6 +250,10 @@ TEST(SkyloftRunOptions, BadOptions) {
   expect_error({"--quantum-us", "99999999999", "--", p}, 2, "out of range");
   expect_error({"--cores", "3-1", "--", p}, 2, "--cores: bad core list '3-1': range 3-1 is reversed");
   expect_error({"--cores", "999", "--", p}, 2, "--cores: core 999 is not available");
+  expect_error({"--daemon", "", "--", p}, 2, "--daemon: give the socket path");
+  expect_error({"--daemon", "/run/x.sock", "--cores", "0", "--", p}, 2, "--cores and --daemon exclude each other");
+  expect_error({"--class", "lc", "--", p}, 2, "--class needs --daemon");
+  expect_error({"--daemon", "/run/x.sock", "--class", "rt", "--", p}, 2, "--class: unknown 'rt' (one of: lc, be)");
   expect_error({}, 2, "no program given");
   expect_error({"--policy", "fifo", "--"}, 2, "no program given");
 }

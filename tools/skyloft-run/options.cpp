@@ -68,6 +68,8 @@ options:
   --preempt M       preemption: {} (default none)
   --quantum-us Q    time slice in microseconds, 1..1000000 (default 100)
   --cores LIST      cores to run on, e.g. 0-3,6 (default: every core this process may use)
+  --daemon SOCK     join the skyloftd listening on SOCK and run on the cores it grants (not with --cores)
+  --class C         under a daemon: lc (latency-critical, takes cores first) or be (best effort; default)
   -h, --help        show this help
 
 Other runtime settings come from the SKYLOFT_* environment variables (see the README).
@@ -101,6 +103,8 @@ Options parse_options(int argc, char** argv) {
     else if (name == "--preempt") slot = &o.preempt;
     else if (name == "--quantum-us") slot = &o.quantum_us;
     else if (name == "--cores") slot = &o.cores;
+    else if (name == "--daemon") slot = &o.daemon;
+    else if (name == "--class") slot = &o.app_class;
     else throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     if (has_inline) {
       *slot = std::string(inline_value);
@@ -116,6 +120,14 @@ Options parse_options(int argc, char** argv) {
   if (o.preempt) check_name("--preempt", *o.preempt, skyloft::mechanism_names());
   if (o.quantum_us) check_quantum(*o.quantum_us);
   if (o.cores) check_cores(*o.cores);
+  if (o.daemon && o.daemon->empty()) throw UsageError("--daemon: give the socket path of a running skyloftd");
+  if (o.daemon && o.cores) throw UsageError("--cores and --daemon exclude each other: the daemon grants the cores");
+  if (o.app_class) {
+    if (!o.daemon) throw UsageError("--class needs --daemon (classes rank apps sharing cores through skyloftd)");
+    if (*o.app_class != "lc" && *o.app_class != "be") {
+      throw UsageError(fmt::format("--class: unknown '{}' (one of: lc, be)", *o.app_class));
+    }
+  }
   return o;
 }
 

@@ -13,6 +13,8 @@ struct Options {
   std::optional<std::string> preempt;
   std::optional<std::string> quantum_us;
   std::optional<std::string> cores;
+  std::optional<std::string> daemon;     // skyloftd's socket: share cores with other apps
+  std::optional<std::string> app_class;  // "lc" or "be" under a daemon
   bool help = false;
   std::vector<std::string> program;  // the program and its arguments
 };
