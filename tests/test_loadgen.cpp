@@ -407,11 +407,13 @@ class TestServer {
       ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
       timeval tv{0, 50000};
       ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-      conns.emplace_back([this, c] { memcached_ ? memcached_conn(c) : synthetic_conn(c); });
+      conns.emplace_back([this, c] { serve_conn(c, memcached_ ? memcached_replies : synthetic_replies); });
     }
     for (auto& t : conns) t.join();
   }
-  void synthetic_conn(int c) {
+  // Serves one connection: `reply` consumes the complete requests at the front of `in` and appends their
+  // replies to `out`.
+  void serve_conn(int c, void (*reply)(std::string& in, std::string& out)) {
     std::string in;
     char buf[4096];
     while (!stop_) {
@@ -420,43 +422,35 @@ class TestServer {
       if (r < 0) continue;
       in.append(buf, static_cast<std::size_t>(r));
       std::string out;
-      while (in.size() >= wire::kMessageSize) {
-        wire::Request req;
-        if (wire::decode_request(reinterpret_cast<const std::uint8_t*>(in.data()), in.size(), &req) != wire::Decode::ok) break;
-        std::uint8_t o[wire::kMessageSize];
-        wire::encode_response({wire::Status::ok, req.id, req.service_ns, req.send_ns}, o);
-        out.append(reinterpret_cast<char*>(o), sizeof o);
-        in.erase(0, wire::kMessageSize);
-      }
+      reply(in, out);
       ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
     }
     ::close(c);
   }
-  void memcached_conn(int c) {
-    std::string in;
-    char buf[4096];
-    while (!stop_) {
-      const ssize_t r = ::recv(c, buf, sizeof buf, 0);
-      if (r == 0) break;
-      if (r < 0) continue;
-      in.append(buf, static_cast<std::size_t>(r));
-      std::string out;
-      for (;;) {
-        const auto eol = in.find("\r\n");
-        if (eol == std::string::npos) break;
-        if (in.rfind("get ", 0) == 0) {
-          out += "END\r\n";
-          in.erase(0, eol + 2);
-        } else {  // set <key> <flags> <exptime> <bytes>\r\n<data>\r\n
-          const std::size_t bytes = std::stoul(in.substr(in.rfind(' ', eol) + 1, eol));
-          if (in.size() < eol + 2 + bytes + 2) break;
-          out += "STORED\r\n";
-          in.erase(0, eol + 2 + bytes + 2);
-        }
-      }
-      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+  static void synthetic_replies(std::string& in, std::string& out) {
+    while (in.size() >= wire::kMessageSize) {
+      wire::Request req;
+      if (wire::decode_request(reinterpret_cast<const std::uint8_t*>(in.data()), in.size(), &req) != wire::Decode::ok) break;
+      std::uint8_t o[wire::kMessageSize];
+      wire::encode_response({wire::Status::ok, req.id, req.service_ns, req.send_ns}, o);
+      out.append(reinterpret_cast<char*>(o), sizeof o);
+      in.erase(0, wire::kMessageSize);
     }
-    ::close(c);
+  }
+  static void memcached_replies(std::string& in, std::string& out) {
+    for (;;) {
+      const auto eol = in.find("\r\n");
+      if (eol == std::string::npos) break;
+      if (in.rfind("get ", 0) == 0) {
+        out += "END\r\n";
+        in.erase(0, eol + 2);
+      } else {  // set <key> <flags> <exptime> <bytes>\r\n<data>\r\n
+        const std::size_t bytes = std::stoul(in.substr(in.rfind(' ', eol) + 1, eol));
+        if (in.size() < eol + 2 + bytes + 2) break;
+        out += "STORED\r\n";
+        in.erase(0, eol + 2 + bytes + 2);
+      }
+    }
   }
   void udp_loop() {
     std::uint8_t buf[64];

@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "arg_values.hpp"
 #include "bench_common.hpp"
 #include "skyloft/io.hpp"
 #include "units.hpp"
@@ -37,14 +38,7 @@ ServerOptions parse_server_options(int argc, char** argv) {
   } catch (const skyloft::ConfigError& e) {
     args.usage(e.what());
   }
-  auto parsed = [&](const char* flag, auto&& parse) {
-    const std::string v = args.value();
-    try {
-      return parse(v);
-    } catch (const std::invalid_argument& e) {
-      args.usage(fmt::format("{}: {}", flag, e.what()));
-    }
-  };
+  auto parsed = [&](const char* flag, auto&& parse) { return loadgen::parsed_value(args, flag, parse); };
   auto duration = [&](const char* flag) {
     return parsed(flag, [](const std::string& v) { return loadgen::parse_duration_ns(v); });
   };
@@ -122,10 +116,7 @@ ServerOptions parse_server_options(int argc, char** argv) {
       o.csv = args.value();
       generator_flags = true;
     } else if (args.is("--label")) {
-      o.label = args.value();
-      if (o.label.find_first_of(",\n\"") != std::string::npos) {
-        args.usage(fmt::format("--label: '{}' must not contain a comma, a quote or a newline (it is a CSV field)", o.label));
-      }
+      o.label = loadgen::label_value(args);
       generator_flags = true;
     } else if (args.is("--seed")) {
       o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));

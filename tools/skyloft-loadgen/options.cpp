@@ -3,6 +3,7 @@
 
 #include <stdexcept>
 
+#include "arg_values.hpp"
 #include "bench_common.hpp"
 #include "skyloft/io.hpp"
 #include "units.hpp"
@@ -38,15 +39,7 @@ const RequestMix& Options::request_mix() const {
 Options parse_options(int argc, char** argv) {
   Options o;
   bench::Args args(argc, argv, "skyloft-loadgen", kUsage);
-  // Runs a parser that throws std::invalid_argument; its message becomes "<flag>: <message>".
-  auto parsed = [&](const char* flag, auto&& parse) {
-    const std::string v = args.value();
-    try {
-      return parse(v);
-    } catch (const std::invalid_argument& e) {
-      args.usage(fmt::format("{}: {}", flag, e.what()));
-    }
-  };
+  auto parsed = [&](const char* flag, auto&& parse) { return parsed_value(args, flag, parse); };
   auto duration = [&](const char* flag) { return parsed(flag, [](const std::string& v) { return parse_duration_ns(v); }); };
   bool memcached_flags = false;  // a memcached workload flag was given
   while (args.next()) {
@@ -105,10 +98,7 @@ Options parse_options(int argc, char** argv) {
     } else if (args.is("--csv")) {
       o.csv = args.value();
     } else if (args.is("--label")) {
-      o.label = args.value();
-      if (o.label.find_first_of(",\n\"") != std::string::npos) {
-        args.usage(fmt::format("--label: '{}' must not contain a comma, a quote or a newline (it is a CSV field)", o.label));
-      }
+      o.label = label_value(args);
     } else if (args.is("--seed")) {
       o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));
     } else if (args.arg() == "--quiet") {
