@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <thread>
 
 #include "server_options.hpp"
 
@@ -10,6 +11,10 @@ namespace skyloft::synthetic {
 
 // Set by SIGINT / SIGTERM or when --seconds pass; the network servers return soon after.
 extern std::atomic<bool> g_stop;
+// SIGINT and SIGTERM set g_stop.
+void install_stop_signals();
+// A thread that sets g_stop after `seconds` (or returns once it is set).
+std::thread stop_after(double seconds);
 
 // Serve the synthetic protocol until g_stop. Return the process exit status.
 int serve_skyloft(const ServerOptions& o);
