@@ -76,7 +76,7 @@ TEST(SyntheticOptionsDeathTest, BadOptions) {
       {{"--task-per", "core"}, "--task-per: 'core' is not request or connection"},
       {{"--inprocess"}, "--inprocess needs --rates"},
       {{"--inprocess", "--rates", "1k", "--udp"}, "--listen, --udp, --task-per and --seconds do not apply to --inprocess"},
-      {{"--rates", "1k"}, "--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label and --seed need --inprocess"},
+      {{"--rates", "1k"}, "--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed and --gen-slice-us need --inprocess"},
       {{"--inprocess", "--rates", "1k", "--mix", "bimodal:2:1us:2us"}, "--mix: mix 'bimodal:2:1us:2us': probability '2'"},
       {{"--mode", "linux", "--policy", "sq"}, "--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft"},
       {{"--threads", "2"}, "--threads applies to --mode linux"},

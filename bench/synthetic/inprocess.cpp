@@ -26,6 +26,7 @@
 
 #include "bench_common.hpp"
 #include "pool.hpp"
+#include "realtime.hpp"
 #include "report.hpp"
 #include "servers.hpp"
 #include "skyloft/skyloft.hpp"
@@ -172,7 +173,7 @@ int run_inprocess(const ServerOptions& o) {
   std::ofstream csv;
   if (!o.csv.empty()) csv = bench::open_csv(o.csv, loadgen::csv_header());
   std::vector<loadgen::PointResult> points;
-  auto sweep = [&](const std::function<void(PointState*, std::size_t)>& submit) {
+  auto generate = [&](const std::function<void(PointState*, std::size_t)>& submit) {
     for (double rate : o.rates) {
       fmt::print(stderr, "skyloft-synthetic: {} {} rps ...\n", o.label, loadgen::format_rate(rate));
       points.push_back(run_point(o, rate, submit));
@@ -182,6 +183,14 @@ int run_inprocess(const ServerOptions& o) {
       }
       if (o.stop_p99_ns && points.back().latency_ns.quantile(0.99) > *o.stop_p99_ns) break;
     }
+  };
+  // The generator is a thread of its own, so that its priority is not inherited by the server's threads.
+  auto sweep = [&](const std::function<void(PointState*, std::size_t)>& submit) {
+    std::thread([&] {
+      const std::string e = loadgen::set_generator_slice(o.gen_slice_us);
+      if (!e.empty()) fmt::print(stderr, "skyloft-synthetic: {}; default slice\n", e);
+      generate(submit);
+    }).join();
   };
   fmt::print("skyloft-synthetic: in-process {} arrivals, mix {}\n", loadgen::arrival_kind_name(o.arrival),
              o.request_mix().describe());

@@ -21,7 +21,8 @@ constexpr std::string_view kUsage =
     "                     --seconds S (stop after S; default: at SIGINT/SIGTERM)\n"
     "  --inprocess:       an in-process open-loop generator, no network: --rates LIST\n"
     "                     --mix MIX (default bimodal:0.995:4us:10ms) --arrival poisson|constant\n"
-    "                     --duration D --warmup D --drain D --stop-p99 D --csv PATH --label NAME --seed N\n";
+    "                     --duration D --warmup D --drain D --stop-p99 D --csv PATH --label NAME --seed N\n"
+    "                     --gen-slice-us N (a short scheduler slice for the generator thread; 0: default)\n";
 
 }  // namespace
 
@@ -118,6 +119,10 @@ ServerOptions parse_server_options(int argc, char** argv) {
     } else if (args.is("--label")) {
       o.label = loadgen::label_value(args);
       generator_flags = true;
+    } else if (args.is("--gen-slice-us")) {
+      o.gen_slice_us = static_cast<std::uint32_t>(args.long_value("--gen-slice-us", 0, 100000));
+      if (o.gen_slice_us != 0 && o.gen_slice_us < 100) args.usage("--gen-slice-us must be 0 or in [100, 100000]");
+      generator_flags = true;
     } else if (args.is("--seed")) {
       o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));
       generator_flags = true;
@@ -129,7 +134,7 @@ ServerOptions parse_server_options(int argc, char** argv) {
     if (network_flags) args.usage("--listen, --udp, --task-per and --seconds do not apply to --inprocess");
     if (o.rates.empty()) args.usage("--inprocess needs --rates");
   } else if (generator_flags) {
-    args.usage("--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label and --seed need --inprocess");
+    args.usage("--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed and --gen-slice-us need --inprocess");
   }
   if (o.mode == Mode::linux && skyloft_flags) {
     args.usage("--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft");

@@ -34,6 +34,7 @@ struct ServerOptions {
   std::optional<std::uint64_t> stop_p99_ns;
   std::string csv, label;
   std::uint64_t seed = 1;
+  std::uint32_t gen_slice_us = 0;  // EEVDF slice of the generator thread (realtime.hpp); 0: default
 
   const loadgen::RequestMix& request_mix() const;
 };

@@ -21,6 +21,7 @@
 #include <fmt/core.h>
 
 #include "memcached_wire.hpp"
+#include "realtime.hpp"
 #include "skyloft/io.hpp"
 #include "skyloft/time.hpp"
 #include "synthetic_wire.hpp"
@@ -352,7 +353,13 @@ PointResult run_point(const Options& o, double rate_rps, Progress& progress) {
     gens.push_back(std::make_unique<GeneratorThread>(o, i, conns, rate_rps / threads, t0, progress));
   }
   std::vector<std::thread> ts;
-  for (auto& g : gens) ts.emplace_back([&g] { g->run(); });
+  for (auto& g : gens) {
+    ts.emplace_back([&g, &o, first = ts.empty()] {
+      const std::string e = set_generator_slice(o.gen_slice_us);
+      if (!e.empty() && first) fmt::print(stderr, "skyloft-loadgen: {}; default slice\n", e);
+      g->run();
+    });
+  }
   for (auto& t : ts) t.join();
   PointResult r;
   r.target_rps = rate_rps;

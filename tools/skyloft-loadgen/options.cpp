@@ -27,6 +27,8 @@ constexpr std::string_view kUsage =
     "  --connections N        (default 16)   --threads N  generator threads (default 1)\n"
     "  --wait sleep|spin      how a generator thread waits for its next send time (default sleep)\n"
     "  --stop-p99 D           end the sweep after a point whose p99 exceeds D\n"
+    "  --gen-slice-us N       ask for an N us scheduler slice for the generator threads (100..100000; default 0:\n"
+    "                         the kernel's), so they preempt a busy server when a send is due\n"
     "  --csv PATH  --label NAME  --seed N  --quiet (no progress line)\n";
 
 }  // namespace
@@ -101,6 +103,9 @@ Options parse_options(int argc, char** argv) {
       o.label = label_value(args);
     } else if (args.is("--seed")) {
       o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));
+    } else if (args.is("--gen-slice-us")) {
+      o.gen_slice_us = static_cast<std::uint32_t>(args.long_value("--gen-slice-us", 0, 100000));
+      if (o.gen_slice_us != 0 && o.gen_slice_us < 100) args.usage("--gen-slice-us must be 0 or in [100, 100000]");
     } else if (args.arg() == "--quiet") {
       o.quiet = true;
     } else {

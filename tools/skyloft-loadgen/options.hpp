@@ -41,6 +41,7 @@ struct Options {
   std::string label;
   std::optional<std::uint64_t> stop_p99_ns;  // end the sweep after a point whose p99 exceeds this
   std::uint64_t seed = 1;
+  std::uint32_t gen_slice_us = 0;  // EEVDF slice of the generator threads (realtime.hpp); 0: default
   bool quiet = false;
 
   const RequestMix& request_mix() const;
