@@ -21,6 +21,7 @@
 #include "memcached_wire.hpp"
 #include "mix.hpp"
 #include "options.hpp"
+#include "realtime.hpp"
 #include "report.hpp"
 #include "synthetic_wire.hpp"
 #include "units.hpp"
@@ -308,6 +309,16 @@ TEST(LoadgenMemcached, MalformedReplies) {
   EXPECT_EQ(mc::parse_reply(std::string(2000, 'x'), &used), mc::Reply::malformed);  // no line end in sight
 }
 
+TEST(LoadgenOptions, GeneratorSlice) {
+  EXPECT_EQ(lg::set_generator_slice(0), "");  // leaves the thread alone
+  std::thread t([] {
+    const std::string e = lg::set_generator_slice(100);
+    // Linux 6.12+ takes it; older kernels refuse with a reason.
+    EXPECT_TRUE(e.empty() || e.find("cannot ask for a 100 us scheduler slice") != std::string::npos) << e;
+  });
+  t.join();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Options: every bad option exits with status 2 and a precise message.
 
@@ -356,6 +367,8 @@ TEST(LoadgenOptionsDeathTest, BadOptions) {
       {{"--rates", "1k", "--protocol", "memcached", "--mix", "constant:1us"}, "--mix applies to --protocol synthetic"},
       {{"--rates", "1k", "--keys", "10"}, "--keys, --value-size, --get-ratio and --no-prefill apply to --protocol memcached"},
       {{"--rates", "1k", "--get-ratio", "2"}, "--get-ratio: probability '2' must be a number in \\[0, 1\\]"},
+      {{"--rates", "1k", "--gen-slice-us", "50"}, "--gen-slice-us must be 0 or in \\[100, 100000\\]"},
+      {{"--rates", "1k", "--gen-slice-us", "1s"}, "--gen-slice-us needs an integer in \\[0, 100000\\], got '1s'"},
       {{"--rates", "1k", "--bogus"}, "unknown argument '--bogus'"},
       {{"--rates"}, "--rates needs a value"},
   };

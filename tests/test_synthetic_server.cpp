@@ -81,6 +81,7 @@ TEST(SyntheticOptionsDeathTest, BadOptions) {
       {{"--mode", "linux", "--policy", "sq"}, "--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft"},
       {{"--threads", "2"}, "--threads applies to --mode linux"},
       {{"--seconds", "0"}, "--seconds needs a number in \\[0.001, 86400\\], got '0'"},
+      {{"--inprocess", "--rates", "1k", "--gen-slice-us", "99"}, "--gen-slice-us must be 0 or in \\[100, 100000\\]"},
       {{"--frobnicate"}, "unknown argument '--frobnicate'"},
   };
   for (const auto& c : cases) {
