@@ -158,7 +158,9 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
       lat = end - st.intended[i];
     } else {
       ++r.completed;
-      lat = done - st.intended[i];
+      // A worker's clock may read a little behind the generator's (the per-thread TSC mapping, clock.cpp):
+      // never below zero.
+      lat = done > st.intended[i] ? done - st.intended[i] : 0;
     }
     r.latency_ns.record(lat);
     r.slowdown_milli.record(lat * 1000 / st.service[i]);
