@@ -206,6 +206,15 @@ int run_inprocess(const ServerOptions& o) {
       fmt::print("  skyloft: policy {}, preempt {}, quantum {} us, {} workers on cores {}\n", rt.policy_name(),
                  o.config.preempt, o.config.quantum_us, rt.num_workers(), skyloft::format_core_list(rt.worker_cores()));
       sweep([](PointState* s, std::size_t slot) { skyloft::spawn([s, slot] { s->run(slot); }).detach(); });
+      // Whether preemption happened at all is the first question when a preemptive configuration is slow.
+      std::uint64_t checks = 0, preemptions = 0, steals = 0;
+      for (const auto& w : rt.stats()) {
+        checks += w.preempt_checks;
+        preemptions += w.preemptions;
+        steals += w.steals;
+      }
+      fmt::print("  skyloft: {} quantum expiries acted on, {} preemptions, {} steals over the sweep\n", checks,
+                 preemptions, steals);
       rt.shutdown();
     } catch (const skyloft::ConfigError& e) {
       fmt::print(stderr, "skyloft-synthetic: {}\n", e.what());
