@@ -6,7 +6,9 @@ Reads DIR/synthetic_<setup>_<config>.csv (skyloft-loadgen's columns; setup: inpr
   DIR/summary.md         every configuration's maximum load with p99 <= the SLO, and the ratios of the issue's
                          targets (best preemptive skyloft configuration vs linux and vs sq-none)
 The maximum load under the SLO is the highest offered rate of the sweep's points up to the first one that
-misses it (p99 above the SLO, or a request left unanswered): later points that meet it again are noise.
+misses it (p99 above the SLO, or a request left unanswered): later points that meet it again are noise. A
+last column gives the same at ten times the SLO, to show the trend where nothing meets the SLO (a shared
+2-core machine).
 
 usage: /usr/bin/python3 bench/plot_run_all.py --dir DIR [--slo-us 500] [--configs "linux sq-none ..."]
                                               [--note TEXT]
@@ -58,15 +60,18 @@ def main():
     lines = ["# bench/run-all summary", "",
              f"Synthetic bimodal (99.5% 4 us / 0.5% 10 ms spin, Poisson), SLO p99 <= {a.slo_us:g} us. {a.note}", ""]
     for setup, title in setups:
-        lines += [f"## {title}", "", "| configuration | max load under SLO (rps) | vs linux | vs sq-none | p99 at that load (us) |",
-                  "|---|---:|---:|---:|---:|"]
+        relaxed_us = 10 * a.slo_us
+        lines += [f"## {title}", "", "| configuration | max load under SLO (rps) | vs linux | vs sq-none | p99 at that load (us) "
+                  f"| max load with p99 <= {relaxed_us / 1e3:g} ms (rps) |",
+                  "|---|---:|---:|---:|---:|---:|"]
         loads = {c: max_load_under_slo(data[(setup, c)], a.slo_us) for c in configs if (setup, c) in data}
         base_l, base_s = loads.get("linux", 0), loads.get("sq-none", 0)
         ratio = lambda x, b: f"{x / b:.2f}x" if b > 0 else "n/a"
         for c, load in loads.items():
             at = [r["p99_us"] for r in data[(setup, c)] if r["target_rps"] == load]
+            relaxed = max_load_under_slo(data[(setup, c)], relaxed_us)
             lines.append(f"| {c} | {load:.0f} | {ratio(load, base_l)} | {ratio(load, base_s)} | "
-                         f"{at[0] if at else float('nan'):.1f} |")
+                         f"{at[0] if at else float('nan'):.1f} | {relaxed:.0f} |")
         preemptive = {c: v for c, v in loads.items() if c not in ("linux", "sq-none")}
         if preemptive and base_l > 0 and base_s > 0:
             best = max(preemptive, key=preemptive.get)
