@@ -1,4 +1,4 @@
-// report.cpp - the table and CSV of load points (report.hpp), through the shared bench table helpers.
+// report.cpp - the table and CSV of load points (report.hpp), through bench_common.hpp's table and CSV functions.
 #include "report.hpp"
 
 #include <fmt/core.h>
