@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""bench/run-all's plot and summary (run with Debian's /usr/bin/python3 and python3-matplotlib).
+
+Reads DIR/synthetic_<setup>_<config>.csv (skyloft-loadgen's columns; setup: inprocess, tcp) and writes
+  DIR/synthetic_p99.png  p99 latency vs offered load, one line per configuration, one panel per setup
+  DIR/summary.md         every configuration's maximum load with p99 <= the SLO, and the ratios of the issue's
+                         targets (best preemptive skyloft configuration vs linux and vs sq-none)
+The maximum load under the SLO is the highest offered rate of the sweep's points up to the first one that
+misses it (p99 above the SLO, or a request left unanswered): later points that meet it again are noise. A
+last column gives the same at ten times the SLO, to show the trend where nothing meets the SLO (a shared
+2-core machine).
+
+usage: /usr/bin/python3 bench/plot_run_all.py --dir DIR [--slo-us 500] [--configs "linux sq-none ..."]
+                                              [--note TEXT]
+"""
+import argparse
+import csv
+import os
+import sys
+
+SETUPS = [("inprocess", "in-process generator"), ("tcp", "loopback TCP, skyloft-loadgen")]
+
+
+def read_points(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("target_rps", "achieved_rps", "p99_us", "p50_us", "unanswered"):
+            r[k] = float(r[k])
+    return sorted(rows, key=lambda r: r["target_rps"])
+
+
+def max_load_under_slo(points, slo_us):
+    best = 0.0
+    for r in points:
+        if r["p99_us"] > slo_us or r["unanswered"] > 0:
+            break
+        best = r["target_rps"]
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--slo-us", type=float, default=500)
+    ap.add_argument("--configs", default="linux sq-none sq-10us sq-30us rr-30us")
+    ap.add_argument("--note", default="")
+    a = ap.parse_args()
+    configs = a.configs.split()
+    data = {}
+    for setup, _ in SETUPS:
+        for c in configs:
+            p = os.path.join(a.dir, f"synthetic_{setup}_{c}.csv")
+            if os.path.exists(p):
+                data[(setup, c)] = read_points(p)
+    if not data:
+        sys.exit(f"plot_run_all: no synthetic_*.csv in {a.dir}")
+    setups = [s for s in SETUPS if any((s[0], c) in data for c in configs)]
+
+    lines = ["# bench/run-all summary", "",
+             f"Synthetic bimodal (99.5% 4 us / 0.5% 10 ms spin, Poisson), SLO p99 <= {a.slo_us:g} us. {a.note}", ""]
+    for setup, title in setups:
+        relaxed_us = 10 * a.slo_us
+        lines += [f"## {title}", "", "| configuration | max load under SLO (rps) | vs linux | vs sq-none | p99 at that load (us) "
+                  f"| max load with p99 <= {relaxed_us / 1e3:g} ms (rps) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        loads = {c: max_load_under_slo(data[(setup, c)], a.slo_us) for c in configs if (setup, c) in data}
+        base_l, base_s = loads.get("linux", 0), loads.get("sq-none", 0)
+        ratio = lambda x, b: f"{x / b:.2f}x" if b > 0 else "n/a"
+        for c, load in loads.items():
+            at = [r["p99_us"] for r in data[(setup, c)] if r["target_rps"] == load]
+            relaxed = max_load_under_slo(data[(setup, c)], relaxed_us)
+            lines.append(f"| {c} | {load:.0f} | {ratio(load, base_l)} | {ratio(load, base_s)} | "
+                         f"{at[0] if at else float('nan'):.1f} | {relaxed:.0f} |")
+        preemptive = {c: v for c, v in loads.items() if c not in ("linux", "sq-none")}
+        if preemptive and base_l > 0 and base_s > 0:
+            best = max(preemptive, key=preemptive.get)
+            bl, bs = preemptive[best] / base_l, preemptive[best] / base_s
+            lines += ["", f"Best preemptive configuration: **{best}**, {bl:.2f}x linux (target >= 1.5x: "
+                      f"{'met' if bl >= 1.5 else 'NOT met'}), {bs:.2f}x sq-none (target >= 1.3x: "
+                      f"{'met' if bs >= 1.3 else 'NOT met'})."]
+        lines.append("")
+    summary = "\n".join(lines)
+    with open(os.path.join(a.dir, "summary.md"), "w") as f:
+        f.write(summary)
+    print(summary)
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_run_all: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, len(setups), figsize=(6.5 * len(setups), 4.5), squeeze=False)
+    for ax, (setup, title) in zip(axes[0], setups):
+        for c in configs:
+            pts = data.get((setup, c))
+            if pts:
+                ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r["p99_us"], 1) for r in pts], marker="o",
+                        markersize=3, label=c)
+        ax.axhline(a.slo_us, color="grey", linestyle="--", linewidth=1, label=f"SLO {a.slo_us:g} us")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (k requests/s)")
+        ax.set_ylabel("p99 latency (us)")
+        ax.set_title(f"synthetic bimodal, {title}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = os.path.join(a.dir, "synthetic_p99.png")
+    fig.savefig(out, dpi=120)
+    print(f"plot_run_all: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

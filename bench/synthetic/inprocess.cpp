@@ -1,0 +1,228 @@
+// inprocess.cpp - the in-process open-loop generator, as the original's synthetic evaluation had: no
+// network stack in the measurement, requests created in the server's own process.
+//
+// One plain kernel thread (the generator, not pinned: on 2 cores it shares them with the server) draws
+// intended arrival times (arrivals.hpp) and service times (mix.hpp), sleeps until each arrival and submits
+// the request: on skyloft a task is spawned for it; on the Linux pool it is queued for the pool threads
+// (one mutex-protected FIFO, a condition variable wakes a thread). The request spins its service time
+// (spin.hpp) and stores its completion time in its own slot, so recording takes no lock. Latency counts
+// from the intended arrival; the generator's lateness is reported as send lag.
+//
+// A point: warm-up, measured window, then a drain period; requests still unserved at its end are cancelled
+// (they return at once when they start), counted as unanswered and recorded with their age.
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <fmt/core.h>
+
+#include "bench_common.hpp"
+#include "pool.hpp"
+#include "realtime.hpp"
+#include "report.hpp"
+#include "servers.hpp"
+#include "skyloft/skyloft.hpp"
+#include "spin.hpp"
+#include "units.hpp"
+
+namespace skyloft::synthetic {
+namespace {
+
+constexpr std::uint64_t kNotDone = UINT64_MAX;
+
+// The requests of one load point; each slot is written by the one request that owns it.
+struct PointState {
+  std::vector<std::uint64_t> intended, service, done_at;
+  std::atomic<std::uint64_t> finished{0};
+  std::atomic<bool> cancel{false};
+
+  void run(std::size_t slot) {
+    if (!cancel.load(std::memory_order_relaxed)) {
+      spin_for_service(service[slot]);
+      done_at[slot] = skyloft::now_ns();
+    }
+    finished.fetch_add(1, std::memory_order_release);  // pairs with the generator's acquire load
+  }
+};
+
+// A FIFO of request slots served by kernel threads.
+class LinuxPool {
+ public:
+  LinuxPool(const ServerOptions& o) {
+    for (int i = 0, n = pool_size(o); i < n; ++i) {
+      threads_.emplace_back([this, &o, i] {
+        pool_pin(o, i);
+        for (;;) {
+          std::unique_lock<std::mutex> l(m_);
+          cv_.wait(l, [this] { return stop_ || !q_.empty(); });
+          if (q_.empty()) return;
+          auto [state, slot] = q_.front();
+          q_.pop_front();
+          l.unlock();
+          state->run(slot);
+        }
+      });
+    }
+  }
+  ~LinuxPool() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  void submit(PointState* s, std::size_t slot) {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      q_.emplace_back(s, slot);
+    }
+    cv_.notify_one();
+  }
+  std::size_t size() const { return threads_.size(); }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::deque<std::pair<PointState*, std::size_t>> q_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
+
+void sleep_until_ns(std::uint64_t t) {
+  const std::uint64_t now = skyloft::now_ns();
+  if (t <= now + 3000) {  // closer than a sleep's own cost: spin
+    while (skyloft::now_ns() < t) {
+    }
+    return;
+  }
+  timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
+  ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+}
+
+loadgen::PointResult run_point(const ServerOptions& o, double rate,
+                               const std::function<void(PointState*, std::size_t)>& submit) {
+  PointState st;
+  std::mt19937_64 rng(o.seed * 1000003 + static_cast<std::uint64_t>(rate));
+  loadgen::ArrivalProcess arrivals(o.arrival, rate);
+  const std::uint64_t t0 = skyloft::now_ns() + 10'000'000;
+  const std::uint64_t measure_from = t0 + o.warmup_ns, send_end = measure_from + o.duration_ns;
+  auto in_window = [&](std::uint64_t t) { return t >= measure_from && t < send_end; };
+  const auto expected = static_cast<std::size_t>(rate * static_cast<double>(send_end - t0) / 1e9 * 1.2) + 64;
+  st.intended.reserve(expected);
+  st.service.reserve(expected);
+  st.done_at.reserve(expected);
+  loadgen::PointResult r;
+  r.label = o.label;
+  r.target_rps = rate;
+  r.window_s = static_cast<double>(o.duration_ns) / 1e9;
+  arrivals.start_at(t0);
+  // Draw the whole schedule first: the slot vectors must not move while requests write them.
+  for (std::uint64_t t = arrivals.next(rng); t < send_end; t = arrivals.next(rng)) {
+    st.intended.push_back(t);
+    st.service.push_back(o.request_mix().sample(rng).service_ns);
+    st.done_at.push_back(kNotDone);
+  }
+  for (std::size_t i = 0; i < st.intended.size(); ++i) {
+    sleep_until_ns(st.intended[i]);
+    const std::uint64_t actual = skyloft::now_ns();
+    if (in_window(st.intended[i])) r.send_lag_ns.record(actual - std::min(actual, st.intended[i]));
+    if (in_window(actual)) ++r.sent_in_window;
+    submit(&st, i);
+  }
+  const std::uint64_t drain_end = send_end + o.drain_ns;
+  while (st.finished.load(std::memory_order_acquire) < st.intended.size() && skyloft::now_ns() < drain_end) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const std::uint64_t end = skyloft::now_ns();
+  st.cancel.store(true);
+  while (st.finished.load(std::memory_order_acquire) < st.intended.size()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (std::size_t i = 0; i < st.intended.size(); ++i) {
+    const std::uint64_t done = st.done_at[i];
+    if (done != kNotDone && in_window(done)) ++r.completed_in_window;
+    if (!in_window(st.intended[i])) continue;
+    ++r.sent;
+    std::uint64_t lat;
+    if (done == kNotDone) {
+      ++r.unanswered;
+      lat = end - st.intended[i];
+    } else {
+      ++r.completed;
+      // A worker's clock may read a little behind the generator's (the per-thread TSC mapping, clock.cpp):
+      // never below zero.
+      lat = done > st.intended[i] ? done - st.intended[i] : 0;
+    }
+    r.latency_ns.record(lat);
+    r.slowdown_milli.record(lat * 1000 / st.service[i]);
+  }
+  return r;
+}
+
+}  // namespace
+
+int run_inprocess(const ServerOptions& o) {
+  ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  std::ofstream csv;
+  if (!o.csv.empty()) csv = bench::open_csv(o.csv, loadgen::csv_header());
+  std::vector<loadgen::PointResult> points;
+  auto generate = [&](const std::function<void(PointState*, std::size_t)>& submit) {
+    for (double rate : o.rates) {
+      fmt::print(stderr, "skyloft-synthetic: {} {} rps ...\n", o.label, loadgen::format_rate(rate));
+      points.push_back(run_point(o, rate, submit));
+      if (csv.is_open()) {
+        csv << loadgen::csv_row(points.back());
+        csv.flush();
+      }
+      if (o.stop_p99_ns && points.back().latency_ns.quantile(0.99) > *o.stop_p99_ns) break;
+    }
+  };
+  // The generator is a thread of its own, so that its priority is not inherited by the server's threads.
+  auto sweep = [&](const std::function<void(PointState*, std::size_t)>& submit) {
+    std::thread([&] {
+      const std::string e = loadgen::set_generator_slice(o.gen_slice_us);
+      if (!e.empty()) fmt::print(stderr, "skyloft-synthetic: {}; default slice\n", e);
+      generate(submit);
+    }).join();
+  };
+  fmt::print("skyloft-synthetic: in-process {} arrivals, mix {}\n", loadgen::arrival_kind_name(o.arrival),
+             o.request_mix().describe());
+  if (o.mode == Mode::linux) {
+    LinuxPool pool(o);
+    fmt::print("  linux thread pool: {} threads{}\n", pool.size(), o.cores_text.empty() ? "" : " on cores " + o.cores_text);
+    sweep([&pool](PointState* s, std::size_t slot) { pool.submit(s, slot); });
+  } else {
+    try {
+      skyloft::Runtime rt(o.config);
+      fmt::print("  skyloft: policy {}, preempt {}, quantum {} us, {} workers on cores {}\n", rt.policy_name(),
+                 o.config.preempt, o.config.quantum_us, rt.num_workers(), skyloft::format_core_list(rt.worker_cores()));
+      sweep([](PointState* s, std::size_t slot) { skyloft::spawn([s, slot] { s->run(slot); }).detach(); });
+      // Whether preemption happened at all is the first question when a preemptive configuration is slow.
+      std::uint64_t checks = 0, preemptions = 0, steals = 0;
+      for (const auto& w : rt.stats()) {
+        checks += w.preempt_checks;
+        preemptions += w.preemptions;
+        steals += w.steals;
+      }
+      fmt::print("  skyloft: {} quantum expiries acted on, {} preemptions, {} steals over the sweep\n", checks,
+                 preemptions, steals);
+      rt.shutdown();
+    } catch (const skyloft::ConfigError& e) {
+      fmt::print(stderr, "skyloft-synthetic: {}\n", e.what());
+      return 2;
+    }
+  }
+  loadgen::print_points(points);
+  return 0;
+}
+
+}  // namespace skyloft::synthetic

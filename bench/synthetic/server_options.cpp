@@ -1,0 +1,146 @@
+// server_options.cpp - skyloft-synthetic's command line (server_options.hpp).
+#include "server_options.hpp"
+
+#include <stdexcept>
+
+#include "arg_values.hpp"
+#include "bench_common.hpp"
+#include "skyloft/io.hpp"
+#include "units.hpp"
+
+namespace skyloft::synthetic {
+namespace {
+
+constexpr std::string_view kUsage =
+    "usage: {} [--mode skyloft|linux] [runtime options] (network options | --inprocess generator options)\n"
+    "  Synthetic server: every request spins its service time. Runs on skyloft or on a Linux thread pool.\n"
+    "  runtime (skyloft): --policy NAME --preempt none|timer|dispatcher|flag|hybrid|uintr --quantum-us N\n"
+    "                     --cores LIST --dispatcher-core C   (defaults from SKYLOFT_* variables)\n"
+    "  pool (linux):      --threads N (default one per allowed core) --cores LIST (pin the pool)\n"
+    "  network:           --listen ADDR (127.0.0.1:7000) --udp --task-per request|connection (skyloft)\n"
+    "                     --seconds S (stop after S; default: at SIGINT/SIGTERM)\n"
+    "  --inprocess:       an in-process open-loop generator, no network: --rates LIST\n"
+    "                     --mix MIX (default bimodal:0.995:4us:10ms) --arrival poisson|constant\n"
+    "                     --duration D --warmup D --drain D --stop-p99 D --csv PATH --label NAME --seed N\n"
+    "                     --gen-slice-us N (a short scheduler slice for the generator thread; 0: default)\n";
+
+}  // namespace
+
+const loadgen::RequestMix& ServerOptions::request_mix() const {
+  static const loadgen::RequestMix kDefault = loadgen::RequestMix::parse("bimodal:0.995:4us:10ms");
+  return mix ? *mix : kDefault;
+}
+
+ServerOptions parse_server_options(int argc, char** argv) {
+  ServerOptions o;
+  bench::Args args(argc, argv, "skyloft-synthetic", kUsage);
+  try {
+    o.config = skyloft::Config::from_env();
+  } catch (const skyloft::ConfigError& e) {
+    args.usage(e.what());
+  }
+  auto parsed = [&](const char* flag, auto&& parse) { return loadgen::parsed_value(args, flag, parse); };
+  auto duration = [&](const char* flag) {
+    return parsed(flag, [](const std::string& v) { return loadgen::parse_duration_ns(v); });
+  };
+  bool generator_flags = false, network_flags = false, skyloft_flags = false, linux_flags = false;
+  while (args.next()) {
+    if (args.is("--mode")) {
+      const std::string v = args.value();
+      if (v == "skyloft") o.mode = Mode::skyloft;
+      else if (v == "linux") o.mode = Mode::linux;
+      else args.usage(fmt::format("--mode: '{}' is not skyloft or linux", v));
+    } else if (args.is("--policy")) {
+      o.config.policy = args.value();
+      skyloft_flags = true;
+    } else if (args.is("--preempt")) {
+      o.config.preempt = args.value();
+      skyloft_flags = true;
+    } else if (args.is("--quantum-us")) {
+      o.config.quantum_us = static_cast<std::uint32_t>(args.long_value("--quantum-us", 1, 1'000'000));
+      skyloft_flags = true;
+    } else if (args.is("--dispatcher-core")) {
+      o.config.dispatcher_core = static_cast<int>(args.long_value("--dispatcher-core", 0, 4095));
+      skyloft_flags = true;
+    } else if (args.is("--cores")) {
+      o.cores_text = args.value();
+      try {
+        skyloft::parse_core_list(o.cores_text);
+      } catch (const skyloft::ConfigError& e) {
+        args.usage(fmt::format("--cores: {}", e.what()));
+      }
+      o.config.cores = o.cores_text;
+    } else if (args.is("--threads")) {
+      o.threads = static_cast<int>(args.long_value("--threads", 1, 1024));
+      linux_flags = true;
+    } else if (args.is("--listen")) {
+      o.listen = args.value();
+      if (!io::SocketAddr::parse(o.listen)) args.usage(fmt::format("--listen: '{}' is not IPV4:PORT or [IPV6]:PORT", o.listen));
+      network_flags = true;
+    } else if (args.arg() == "--udp") {
+      o.udp = true;
+      network_flags = true;
+    } else if (args.is("--task-per")) {
+      const std::string v = args.value();
+      if (v == "request") o.task_per = TaskPer::request;
+      else if (v == "connection") o.task_per = TaskPer::connection;
+      else args.usage(fmt::format("--task-per: '{}' is not request or connection", v));
+      network_flags = true;
+      skyloft_flags = true;
+    } else if (args.is("--seconds")) {
+      o.seconds = args.double_value("--seconds", 0.001, 86400);
+      network_flags = true;
+    } else if (args.arg() == "--inprocess") {
+      o.inprocess = true;
+    } else if (args.is("--rates")) {
+      o.rates = parsed("--rates", [](const std::string& v) { return loadgen::parse_rate_list(v); });
+      generator_flags = true;
+    } else if (args.is("--mix")) {
+      o.mix = parsed("--mix", [](const std::string& v) { return loadgen::RequestMix::parse(v); });
+      generator_flags = true;
+    } else if (args.is("--arrival")) {
+      o.arrival = parsed("--arrival", [](const std::string& v) { return loadgen::parse_arrival_kind(v); });
+      generator_flags = true;
+    } else if (args.is("--duration")) {
+      o.duration_ns = duration("--duration");
+      generator_flags = true;
+    } else if (args.is("--warmup")) {
+      o.warmup_ns = duration("--warmup");
+      generator_flags = true;
+    } else if (args.is("--drain")) {
+      o.drain_ns = duration("--drain");
+      generator_flags = true;
+    } else if (args.is("--stop-p99")) {
+      o.stop_p99_ns = duration("--stop-p99");
+      generator_flags = true;
+    } else if (args.is("--csv")) {
+      o.csv = args.value();
+      generator_flags = true;
+    } else if (args.is("--label")) {
+      o.label = loadgen::label_value(args);
+      generator_flags = true;
+    } else if (args.is("--gen-slice-us")) {
+      o.gen_slice_us = static_cast<std::uint32_t>(args.long_value("--gen-slice-us", 0, 100000));
+      if (o.gen_slice_us != 0 && o.gen_slice_us < 100) args.usage("--gen-slice-us must be 0 or in [100, 100000]");
+      generator_flags = true;
+    } else if (args.is("--seed")) {
+      o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));
+      generator_flags = true;
+    } else {
+      args.usage(fmt::format("unknown argument '{}'", args.arg()));
+    }
+  }
+  if (o.inprocess) {
+    if (network_flags) args.usage("--listen, --udp, --task-per and --seconds do not apply to --inprocess");
+    if (o.rates.empty()) args.usage("--inprocess needs --rates");
+  } else if (generator_flags) {
+    args.usage("--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed and --gen-slice-us need --inprocess");
+  }
+  if (o.mode == Mode::linux && skyloft_flags) {
+    args.usage("--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft");
+  }
+  if (o.mode == Mode::skyloft && linux_flags) args.usage("--threads applies to --mode linux");
+  return o;
+}
+
+}  // namespace skyloft::synthetic
