@@ -542,6 +542,20 @@ struct Sample {
   double slice, stop, run, gap;  // ticks (signed where it matters)
 };
 
+// The kernel's struct sigaction (x86-64). The guard below changes SIGURG through the system call itself:
+// the runtime records a program's sigaction() for its preemption signal instead of installing it (so that
+// the program cannot unhook preemption by accident; src/preempt/sigaction.cpp), and the guard must reach
+// the kernel.
+struct KernelSigaction {
+  void* handler;
+  unsigned long flags;
+  void* restorer;
+  unsigned long mask;
+};
+int kernel_sigaction(int sig, const KernelSigaction* act, KernelSigaction* old) {
+  return static_cast<int>(syscall(SYS_rt_sigaction, sig, act, old, sizeof(unsigned long)));
+}
+
 RunOut run_sky(const SkySpec& spec, int core, int other, int q_us) {
   RunOut out;
   skyloft::Config cfg = skyloft::Config::from_env();
@@ -613,7 +627,7 @@ RunOut run_sky(const SkySpec& spec, int core, int other, int q_us) {
     // guard makes SIGURG ignored process-wide, which stops the storm, and restores the runtime's handler
     // once the cell is over; the run is then reported as livelocked.
     std::atomic<bool> cell_done{false}, ignored{false};
-    struct sigaction saved_action;
+    KernelSigaction saved_action{};
     // The storm can start before the tasks do (the timer is armed as soon as the first task is queued
     // behind the spawning one), so the limit counts from now when no task has started.
     const std::uint64_t fallback = rdtsc() + T;
@@ -623,10 +637,9 @@ RunOut run_sky(const SkySpec& spec, int core, int other, int q_us) {
         std::this_thread::sleep_for(std::chrono::microseconds(500));
         std::uint64_t dl = std::max(s.deadline.load(), fallback);
         if (!ignored.load() && rdtsc() > dl + us_to_ticks(kGuardMs * 1000.0)) {
-          struct sigaction ign;
-          std::memset(&ign, 0, sizeof ign);
-          ign.sa_handler = SIG_IGN;
-          sigaction(SIGURG, &ign, &saved_action);
+          KernelSigaction ign{};
+          ign.handler = reinterpret_cast<void*>(SIG_IGN);
+          kernel_sigaction(SIGURG, &ign, &saved_action);
           ignored.store(true);
         }
       }
@@ -659,7 +672,7 @@ RunOut run_sky(const SkySpec& spec, int core, int other, int q_us) {
     cell_done.store(true);
     guard.join();
     if (ignored.load()) {
-      sigaction(SIGURG, &saved_action, nullptr);
+      kernel_sigaction(SIGURG, &saved_action, nullptr);
       out.livelock = true;
     }
   } catch (const std::exception& e) {
