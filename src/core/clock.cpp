@@ -69,6 +69,30 @@ struct ThreadBase {
 };
 thread_local ThreadBase tl_base;
 
+// A new (tsc, ns) pair for this thread. The thread may lose its core between its clock_gettime and its
+// rdtsc; a pair taken across such a gap would put this thread's clock ahead of the others' by the gap for
+// a whole rebase period (seen: a completion stamped before the request it answered). So the clock read
+// is bracketed by two TSC reads and kept only when they are close. The pair takes the later TSC read, so
+// this clock is never ahead of CLOCK_MONOTONIC (a deadline computed from it never fires early), and
+// behind by at most the bracket.
+void rebase(ThreadBase& base, const TscRate& rate) noexcept {
+  constexpr std::uint64_t kMaxBracketNs = 2'000;
+  std::uint64_t best_gap = UINT64_MAX;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const std::uint64_t t0 = __rdtsc();
+    const std::uint64_t ns = monotonic_ns();
+    const std::uint64_t t1 = __rdtsc();
+    const std::uint64_t gap = t1 - t0;
+    if (gap < best_gap) {
+      best_gap = gap;
+      base.tsc = t1;
+      base.ns = ns;
+    }
+    if (((static_cast<unsigned __int128>(gap) * rate.mult) >> 32) <= kMaxBracketNs) break;
+  }
+  base.valid = true;
+}
+
 }  // namespace
 
 std::uint64_t now_ns() noexcept {
@@ -78,9 +102,7 @@ std::uint64_t now_ns() noexcept {
   ThreadBase& base = tl_base;
   std::uint64_t delta = tsc - base.tsc;
   if (!base.valid || delta >= kRebaseTicks) {
-    base.ns = monotonic_ns();
-    base.tsc = __rdtsc();
-    base.valid = true;
+    rebase(base, rate);
     return base.ns;
   }
   return base.ns + static_cast<std::uint64_t>((static_cast<unsigned __int128>(delta) * rate.mult) >> 32);
