@@ -37,21 +37,6 @@ void unpoison(void* base, std::size_t size) noexcept {
 
 }  // namespace
 
-void StackPool::FreeList::push(void* base, std::size_t size) noexcept {
-  auto* node = reinterpret_cast<FreeStack*>(static_cast<char*>(base) + size - sizeof(FreeStack));
-  node->next = head;
-  head = node;
-  ++count;
-}
-
-void* StackPool::FreeList::pop(std::size_t size) noexcept {
-  FreeStack* node = head;
-  if (node == nullptr) return nullptr;
-  head = node->next;
-  --count;
-  return reinterpret_cast<char*>(node) + sizeof(FreeStack) - size;
-}
-
 StackPool::StackPool(std::size_t default_size, bool default_guarded, std::size_t num_workers)
     : page_(page_size()),
       default_guarded_(default_guarded),
@@ -88,12 +73,6 @@ std::size_t StackPool::validate_size(std::size_t requested, bool guarded) {
   // Guardless stacks below a page pack densely (64 bytes keeps task records on their own cache lines);
   // from a page up they are whole pages, so a slot's untouched pages cost nothing.
   return round_up(requested, guarded || requested > page ? page : 64);
-}
-
-StackRequest StackPool::request(std::size_t stack_size, StackGuard guard) const {
-  const bool guarded = guard == StackGuard::on || (guard == StackGuard::config && default_guarded_);
-  if (stack_size == 0) return StackRequest{guarded ? guarded_default_ : guardless_default_, guarded};
-  return StackRequest{validate_size(stack_size, guarded), guarded};
 }
 
 // ---- guarded stacks ----

@@ -48,7 +48,12 @@ class StackPool {
   static std::size_t validate_size(std::size_t requested, bool guarded);
 
   // Resolves SpawnOptions::stack_size (0: the default) and SpawnOptions::guard. Throws as validate_size.
-  StackRequest request(std::size_t stack_size, StackGuard guard) const;
+  // Inline: it runs on every spawn.
+  StackRequest request(std::size_t stack_size, StackGuard guard) const {
+    const bool guarded = guard == StackGuard::on || (guard == StackGuard::config && default_guarded_);
+    if (stack_size == 0) return StackRequest{guarded ? guarded_default_ : guardless_default_, guarded};
+    return StackRequest{validate_size(stack_size, guarded), guarded};
+  }
 
   // `worker`: the calling worker's index (its private cache, no locking) or -1 from outside.
   // Throws std::system_error(ENOMEM) when the kernel refuses the mapping.
@@ -71,8 +76,19 @@ class StackPool {
   struct FreeList {
     FreeStack* head = nullptr;
     std::size_t count = 0;
-    void push(void* base, std::size_t size) noexcept;
-    void* pop(std::size_t size) noexcept;  // nullptr when empty
+    void push(void* base, std::size_t size) noexcept {
+      auto* node = reinterpret_cast<FreeStack*>(static_cast<char*>(base) + size - sizeof(FreeStack));
+      node->next = head;
+      head = node;
+      ++count;
+    }
+    void* pop(std::size_t size) noexcept {  // nullptr when empty
+      FreeStack* node = head;
+      if (node == nullptr) return nullptr;
+      head = node->next;
+      --count;
+      return reinterpret_cast<char*>(node) + sizeof(FreeStack) - size;
+    }
   };
   enum Kind { kGuarded = 0, kGuardless = 1 };
   struct alignas(64) WorkerCache {
