@@ -1,11 +1,13 @@
 // clock.cpp - now_ns(): CLOCK_MONOTONIC nanoseconds, through the TSC when it is invariant.
 //
 // clock_gettime costs ~23 ns on the development VM and rdtsc ~10 ns, and timers are checked on every
-// scheduling decision while any are armed. The TSC rate is calibrated once against CLOCK_MONOTONIC
-// (20 ms, when the runtime starts). Deadlines are shared with the kernel (futex timeouts), so the TSC time
-// must not drift from CLOCK_MONOTONIC: each thread re-bases its TSC->ns mapping on a fresh clock_gettime
-// every 2^25 ticks (~13 ms at 2.6 GHz), which bounds the drift from a calibration error of a few ppm to
-// well under a microsecond. A CPU without constant_tsc/nonstop_tsc uses clock_gettime throughout.
+// scheduling decision while any are armed. The TSC rate is calibrated once against CLOCK_MONOTONIC over
+// 2 ms when the runtime starts (start-up time matters: skyloft-run starts one runtime per program), each
+// end a clock read bracketed by two TSC reads, so the error is the brackets' width over 2 ms: tens of ppm.
+// Deadlines are shared with the kernel (futex timeouts), so the TSC time must not drift from
+// CLOCK_MONOTONIC: each thread re-bases its TSC->ns mapping on a fresh clock_gettime every 2^23 ticks
+// (~3 ms at 2.6 GHz), which bounds the drift from that error to a fraction of a microsecond.
+// A CPU without constant_tsc/nonstop_tsc uses clock_gettime throughout.
 #include <time.h>
 #include <x86intrin.h>
 
@@ -39,7 +41,23 @@ bool cpu_has_invariant_tsc() {
   return constant && nonstop;
 }
 
-constexpr std::uint64_t kRebaseTicks = std::uint64_t{1} << 25;
+// A CLOCK_MONOTONIC reading and the TSC at that moment: the midpoint of the tightest of a few brackets of
+// two TSC reads around the clock read (a bracket is wide when the thread lost its core in between).
+void bracketed_read(std::uint64_t& ns, std::uint64_t& tsc) noexcept {
+  std::uint64_t best = UINT64_MAX;
+  for (int i = 0; i < 16; ++i) {
+    const std::uint64_t a = __rdtsc();
+    const std::uint64_t n = monotonic_ns();
+    const std::uint64_t b = __rdtsc();
+    if (b - a < best) {
+      best = b - a;
+      ns = n;
+      tsc = a + (b - a) / 2;
+    }
+  }
+}
+
+constexpr std::uint64_t kRebaseTicks = std::uint64_t{1} << 23;
 
 struct TscRate {
   bool use_tsc = false;
@@ -47,10 +65,11 @@ struct TscRate {
 
   TscRate() {
     if (!cpu_has_invariant_tsc()) return;
-    std::uint64_t ns0 = monotonic_ns(), t0 = __rdtsc();
-    timespec sleep{0, 20'000'000};
+    std::uint64_t ns0, t0, ns1, t1;
+    bracketed_read(ns0, t0);
+    timespec sleep{0, 2'000'000};
     nanosleep(&sleep, nullptr);
-    std::uint64_t ns1 = monotonic_ns(), t1 = __rdtsc();
+    bracketed_read(ns1, t1);
     if (t1 <= t0 || ns1 <= ns0) return;
     mult = static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns1 - ns0) << 32) / (t1 - t0));
     use_tsc = true;
