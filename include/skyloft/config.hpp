@@ -65,6 +65,13 @@ struct Config {
   // I/O backend (io.hpp): "auto" (io_uring where the kernel allows it, else epoll, announced on stderr),
   // "uring" or "epoll".
   std::string io_backend = "auto";
+  // Per-task thread-locals: every task gets a static TLS block and thread control block of its own, as a
+  // glibc thread would, so thread_local/__thread variables, errno and library thread caches (glibc's malloc
+  // tcache) are per task and survive preemption and migration. Costs a block (~a few KiB, glibc's static
+  // TLS size) per task and a few ns per switch; skyloft-run turns it on. Not in sanitizer builds (the
+  // sanitizers keep their per-thread state in TLS). See the README's per-task TLS section for what still
+  // differs from a native thread.
+  bool task_tls = false;
 
   // Socket of a skyloftd to join (several apps then share the daemon's cores); nullopt: run standalone on
   // `cores`. An empty string is an error.
@@ -89,8 +96,8 @@ struct Config {
   // SKYLOFT_DISPATCHER_CORE, SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US,
   // SKYLOFT_STALL_MS, SKYLOFT_PREEMPT_SIGNAL (a number, or a name: URG, USR1, USR2, RTMIN, RTMIN+n, RTMAX-n,
   // with or without "SIG"), SKYLOFT_NO_PREEMPT_LIBS (colon-separated prefixes), SKYLOFT_DAEMON,
-  // SKYLOFT_APP_CLASS, SKYLOFT_APP_NAME, SKYLOFT_APP_DEMAND, SKYLOFT_SHARE_SLICE_US and SKYLOFT_IO_BACKEND
-  // over the defaults above. A variable that is set but malformed throws ConfigError.
+  // SKYLOFT_APP_CLASS, SKYLOFT_APP_NAME, SKYLOFT_APP_DEMAND, SKYLOFT_SHARE_SLICE_US, SKYLOFT_IO_BACKEND and
+  // SKYLOFT_TASK_TLS (0 or 1) over the defaults above. A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

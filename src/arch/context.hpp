@@ -46,6 +46,7 @@ inline constexpr std::uint16_t kDefaultFpucw = 0x037f;  // x87 default: extended
 // A place execution can be suspended and resumed: a task, or a worker's own loop on its thread stack.
 struct ExecContext {
   void* sp = nullptr;            // saved stack pointer while suspended
+  void* tls_tp = nullptr;        // its thread pointer (FS base) with per-task TLS; nullptr: the thread's own
   void* stack_lo = nullptr;      // lowest usable address (for the sanitizers)
   std::size_t stack_size = 0;
 #if SKY_ASAN

@@ -179,6 +179,15 @@ Config Config::from_env() {
     }
     c.stack_guard = g == "1";
   }
+  if (const char* v = std::getenv("SKYLOFT_TASK_TLS")) {
+    std::string g = trim(v);
+    if (g != "0" && g != "1") {
+      throw ConfigError(fmt::format("SKYLOFT_TASK_TLS='{}' must be 0 (tasks share their worker thread's "
+                                    "thread-locals) or 1 (a TLS block per task)",
+                                    v));
+    }
+    c.task_tls = g == "1";
+  }
   if (const char* v = std::getenv("SKYLOFT_SPIN_US")) {
     c.spin_us = parse_env_number<std::uint32_t>("SKYLOFT_SPIN_US", v, 1'000'000);
   }

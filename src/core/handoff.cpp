@@ -101,7 +101,7 @@ Processor* reacquire_processor(Processor* standin, Task* cur) noexcept {
   standin->current = nullptr;
   sky_tl_current = nullptr;
   kt->detached.store(false, std::memory_order_release);
-  void* transfer = arch::switch_context(cur->ctx, kt->loop_ctx, standin);
+  void* transfer = switch_into(cur->ctx, kt->loop_ctx, standin, nullptr);
   finish_switch(transfer);
   return static_cast<Processor*>(transfer);
 }
@@ -140,8 +140,8 @@ void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t, KThread* 
 }
 
 void redirect_tls(KThread* m1, Processor* to) noexcept {
-  *m1->tls_proc_slot = to;
-  *m1->tls_preempt_slot = reinterpret_cast<std::uint32_t*>(&to->preempt_flag);
+  *m1->tls_proc_slot.load(std::memory_order_relaxed) = to;
+  *m1->tls_preempt_slot.load(std::memory_order_relaxed) = reinterpret_cast<std::uint32_t*>(&to->preempt_flag);
 }
 
 // What the kernel says about a thread: its state (stat) and the system call it is blocked in (syscall:

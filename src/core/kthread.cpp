@@ -192,7 +192,7 @@ bool run_processor(KThread* kt, Processor* p) {
     if (t == nullptr && (t = find_work(p)) == nullptr) break;
     while (t->on_cpu.load(std::memory_order_acquire)) cpu_relax();  // X1: this thread holds no task
     proc_dispatch(p, t);
-    void* transfer = arch::switch_context(kt->loop_ctx, t->ctx, p);
+    void* transfer = switch_into(kt->loop_ctx, t->ctx, p, t);
     finish_switch(transfer);
     p = static_cast<Processor*>(transfer);
     if (p->index < 0) return true;  // the stand-in: our processor went to a spare (handoff.cpp)
@@ -209,8 +209,8 @@ void kthread_main(void* arg) {
   kt->tid = static_cast<pid_t>(syscall(SYS_gettid));
   kt->errno_slot = &errno;
   kt->eh_slot = reinterpret_cast<EhGlobals*>(abi::__cxa_get_globals());
-  kt->tls_proc_slot = &sky_tl_proc;
-  kt->tls_preempt_slot = &detail::skyloft_preempt_word;
+  kt->tls_proc_slot.store(&sky_tl_proc, std::memory_order_relaxed);
+  kt->tls_preempt_slot.store(&detail::skyloft_preempt_word, std::memory_order_relaxed);
   kt->standin.errno_slot = kt->errno_slot;
   kt->standin.eh_slot = kt->eh_slot;
   kt->standin.kthread.store(kt, std::memory_order_relaxed);
@@ -218,6 +218,7 @@ void kthread_main(void* arg) {
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // 50 us default slack would delay timed parks
   kt->alt_stack = install_signal_stack();
   arch::init_thread_context(kt->loop_ctx);
+  if (rt.config.task_tls) kt->loop_ctx.tls_tp = arch::thread_pointer();  // the loop keeps the thread's own
   kthread_opened(kt);
 
   Processor* p = kt->next_proc.exchange(nullptr, std::memory_order_acquire);

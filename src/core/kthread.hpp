@@ -37,8 +37,11 @@ struct KThread {
   EhGlobals* eh_slot = nullptr;      // this thread's C++ exception globals (__cxa_get_globals())
   arch::ExecContext loop_ctx;        // the thread's loop, on its own stack
   void* alt_stack = nullptr;         // sigaltstack for the fault and preemption handlers
-  Processor** tls_proc_slot = nullptr;        // &sky_tl_proc of this thread (sysmon redirects it)
-  std::uint32_t** tls_preempt_slot = nullptr; // &skyloft_preempt_word of this thread
+  // &sky_tl_proc and &skyloft_preempt_word in the TLS block this thread runs on (sysmon redirects them).
+  // Written by the thread itself (at start, and at every switch with per-task TLS: task_tls.hpp T3); read by
+  // the monitor only while the thread sits in the kernel.
+  std::atomic<Processor**> tls_proc_slot{nullptr};
+  std::atomic<std::uint32_t**> tls_preempt_slot{nullptr};
 
   // ---- hand-off ----
   Processor standin;                 // see above

@@ -78,7 +78,7 @@ Processor* switch_away(Processor* p, Task* cur, bool exiting) noexcept {
   p->switch_prev = cur;
   void* transfer;
   if (next != nullptr && proc_dispatch(p, next)) {
-    transfer = arch::switch_context(cur->ctx, next->ctx, p, exiting);
+    transfer = switch_into(cur->ctx, next->ctx, p, next, exiting);
   } else {
     // X1: nothing to run, or `next` is still switching out elsewhere; the loop dispatches pending_next.
     p->pending_next = next;
@@ -88,7 +88,7 @@ Processor* switch_away(Processor* p, Task* cur, bool exiting) noexcept {
       p->idle.store(true, std::memory_order_relaxed);  // wakers may hand `cur`'s successors back to us
       if (p->preempt_hooks) preempt_on_idle(p);
     }
-    transfer = arch::switch_context(cur->ctx, p->kthread.load(std::memory_order_relaxed)->loop_ctx, p, exiting);
+    transfer = switch_into(cur->ctx, p->kthread.load(std::memory_order_relaxed)->loop_ctx, p, nullptr, exiting);
   }
   finish_switch(transfer);  // `p` may be stale here: the task may have moved to another processor
   return static_cast<Processor*>(transfer);
@@ -129,6 +129,7 @@ void task_entry(void* arg, void* transfer) {
     sky_fatal("task %llu terminated by an uncaught exception of unknown type",
               static_cast<unsigned long long>(t->sched.id));
   }
+  if (t->ctx.tls_tp != nullptr) task_tls_run_destructors();  // T4: as at a thread's exit
   RuntimeSection::enter(t);  // never left: the exit switch happens inside it
   exit_current(t);
 }
@@ -136,6 +137,7 @@ void task_entry(void* arg, void* transfer) {
 void task_exit_now() noexcept {
   Task* t = current_task();
   if (t == nullptr) sky_fatal("task_exit_now() called outside a task");
+  if (t->ctx.tls_tp != nullptr) task_tls_run_destructors();
   RuntimeSection::enter(t);
   exit_current(t);
 }
@@ -192,6 +194,7 @@ void task_free(Task* task, Processor* p) noexcept {
   while (task->on_cpu.load(std::memory_order_acquire)) cpu_relax();
   RuntimeCore* rt = current_runtime();
   arch::destroy_context(task->ctx);
+  if (task->ctx.tls_tp != nullptr && !task->tls_borrowed) task_tls_destroy(task->ctx.tls_tp);  // T1: off the CPU
   StackMapping m = task->stack;  // the record lives inside the mapping
   task->~Task();
   rt->stacks.release(m, p && p->index >= 0 ? p->index : -1);

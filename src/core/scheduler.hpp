@@ -7,6 +7,7 @@
 #include "core/runtime_core.hpp"
 #include "core/spinlock.hpp"
 #include "core/task.hpp"
+#include "core/task_tls.hpp"
 #include "skyloft/time.hpp"
 
 namespace skyloft {
@@ -102,6 +103,17 @@ inline Processor* proc_in_section(Task* t) noexcept {
 }
 
 // ---- inline definitions (the switch path) ----
+
+// Every context switch of the runtime goes through here: with per-task TLS the incoming context's block
+// first gets the thread's runtime thread-locals and the FS base (task_tls.hpp T3). `incoming` is the task
+// `to` runs, nullptr for a thread's loop.
+inline void* switch_into(arch::ExecContext& from, arch::ExecContext& to, Processor* p, Task* incoming,
+                         bool from_exits = false) noexcept {
+  if (__builtin_expect(to.tls_tp != nullptr, 0)) {
+    task_tls_enter(to.tls_tp, incoming, p->kthread.load(std::memory_order_relaxed));
+  }
+  return arch::switch_context(from, to, p, from_exits);
+}
 
 inline void sched_poll(Processor* p) noexcept {
   std::uint32_t bits = p->poll_bits.load(std::memory_order_relaxed);

@@ -79,6 +79,7 @@ class Task {
   // worker. Only the task itself and the signal handler of the thread running it touch it. A task starts
   // at 1: its first code (task_entry) runs inside the runtime.
   std::atomic<std::uint32_t> preempt_off{1};
+  bool tls_borrowed = false;  // ctx.tls_tp is a thread's own block (task_tls_adopt): never freed with the task
   bool self_free = false;   // exited while detached: the next context on its thread  frees it
   int target_worker = -1;   // from the spawn core hint
 #if SKYLOFT_CONTRACT_CHECKS

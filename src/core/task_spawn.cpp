@@ -59,6 +59,16 @@ Task* task_allocate(const SpawnOptions& opts, std::size_t size, std::size_t alig
   t->sched.nice = opts.nice;
   void* lo = m.lo;
   arch::make_context(t->ctx, lo, reinterpret_cast<void*>(payload_addr), &task_entry, t);
+  if (rt->config.task_tls) {
+    try {
+      t->ctx.tls_tp = task_tls_create(t->sched.id);
+    } catch (...) {
+      arch::destroy_context(t->ctx);
+      t->~Task();
+      rt->stacks.release(m, w && w->index >= 0 ? w->index : -1);
+      throw;
+    }
+  }
   return t;
 }
 
@@ -67,6 +77,7 @@ void task_discard(Task* task) noexcept {
   RuntimeCore* rt = current_runtime();
   Processor* w = this_proc();
   arch::destroy_context(task->ctx);
+  if (task->ctx.tls_tp != nullptr) task_tls_destroy(task->ctx.tls_tp);
   StackMapping m = task->stack;
   task->~Task();
   rt->stacks.release(m, w && w->index >= 0 ? w->index : -1);

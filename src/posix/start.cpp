@@ -21,8 +21,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <utility>
 
 #include "core/spinlock.hpp"
+#include "core/task_tls.hpp"
 #include "posix/real.hpp"
 #include "posix/stack_size.hpp"
 #include "posix/thread_record.hpp"
@@ -46,7 +48,11 @@ int g_argc = 0;
 char** g_argv = nullptr;
 char** g_envp = nullptr;
 
+// With per-task TLS: the main thread's own block, which main's task takes over (task_tls.hpp).
+void* g_main_block = nullptr;
+
 void main_task(ThreadRecord* rec) {
+  if (g_main_block != nullptr) task_tls_adopt(g_main_block);
   this_task::set_local(rec);
   this_task::stack_bounds(&rec->stack_lo, &rec->stack_size);
   struct Finish {
@@ -68,15 +74,18 @@ int skyloft_main(int argc, char** argv, char** envp) {
   SpawnOptions opts;
   opts.stack_size = task_stack_for(default_stack_size());
   try {
+    if (task_tls_on()) g_main_block = task_tls_move_thread();
     spawn([rec] { main_task(rec); }, opts).detach();
   } catch (const std::exception& e) {
     std::fprintf(stderr, "skyloft: cannot start main as a task: %s\n", e.what());
+    if (g_main_block != nullptr) task_tls_return_thread(std::exchange(g_main_block, nullptr));
     return 127;
   }
   // Only a pthread_exit from main gets us here: wait for main's task, then for every other task.
   while (rec->done.load(std::memory_order_acquire) == 0) wait_address(rec->done, 0);
   record_release(rec);
   g_runtime->shutdown();
+  if (g_main_block != nullptr) task_tls_return_thread(g_main_block);  // for the exit() libc runs next
   return 0;
 }
 

@@ -141,6 +141,14 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
     throw ConfigError(fmt::format("stall_ms {} is out of range (0..3600000; 0 turns the watchdog off)", config.stall_ms));
   }
   io_validate_backend(config.io_backend);
+  if (config.task_tls) {
+#if SKY_ASAN || SKY_TSAN
+    throw ConfigError("task_tls is not available in sanitizer builds: AddressSanitizer and ThreadSanitizer keep "
+                      "their per-thread state in the thread's TLS, which a per-task block would hide");
+#else
+    if (std::string why = task_tls_prepare(); !why.empty()) throw ConfigError("task_tls: " + why);
+#endif
+  }
   if (cores.size() > kMaxWorkers) {
     throw ConfigError(fmt::format("{} worker cores requested; at most {} are supported", cores.size(), kMaxWorkers));
   }

@@ -78,6 +78,11 @@ int main(int argc, char** argv) {
   set_env("SKYLOFT_CORES", opts.cores);
   set_env("SKYLOFT_DAEMON", opts.daemon);
   set_env("SKYLOFT_APP_CLASS", opts.app_class);
+  if (opts.task_tls) {
+    setenv("SKYLOFT_TASK_TLS", *opts.task_tls == "on" ? "1" : "0", 1);
+  } else {
+    setenv("SKYLOFT_TASK_TLS", "1", 0);  // on by default; a SKYLOFT_TASK_TLS of the caller's wins
+  }
 
   std::vector<char*> args;
   for (auto& a : opts.program) args.push_back(a.data());

@@ -70,6 +70,8 @@ options:
   --cores LIST      cores to run on, e.g. 0-3,6 (default: every core this process may use)
   --daemon SOCK     join the skyloftd listening on SOCK and run on the cores it grants (not with --cores)
   --class C         under a daemon: lc (latency-critical, takes cores first) or be (best effort; default)
+  --task-tls on|off thread-locals (errno, thread_local, malloc's thread cache) per thread as natively (on,
+                    the default), or shared by the threads that run on one worker (off: faster switches)
   -h, --help        show this help
 
 Other runtime settings come from the SKYLOFT_* environment variables (see the README).
@@ -105,6 +107,7 @@ Options parse_options(int argc, char** argv) {
     else if (name == "--cores") slot = &o.cores;
     else if (name == "--daemon") slot = &o.daemon;
     else if (name == "--class") slot = &o.app_class;
+    else if (name == "--task-tls") slot = &o.task_tls;
     else throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     if (has_inline) {
       *slot = std::string(inline_value);
@@ -122,6 +125,9 @@ Options parse_options(int argc, char** argv) {
   if (o.cores) check_cores(*o.cores);
   if (o.daemon && o.daemon->empty()) throw UsageError("--daemon: give the socket path of a running skyloftd");
   if (o.daemon && o.cores) throw UsageError("--cores and --daemon exclude each other: the daemon grants the cores");
+  if (o.task_tls && *o.task_tls != "on" && *o.task_tls != "off") {
+    throw UsageError(fmt::format("--task-tls: '{}' is neither on nor off", *o.task_tls));
+  }
   if (o.app_class) {
     if (!o.daemon) throw UsageError("--class needs --daemon (classes rank apps sharing cores through skyloftd)");
     if (*o.app_class != "lc" && *o.app_class != "be") {

@@ -15,6 +15,7 @@ struct Options {
   std::optional<std::string> cores;
   std::optional<std::string> daemon;     // skyloftd's socket: share cores with other apps
   std::optional<std::string> app_class;  // "lc" or "be" under a daemon
+  std::optional<std::string> task_tls;   // "on" (default) or "off": a TLS block per thread, as natively
   bool help = false;
   std::vector<std::string> program;  // the program and its arguments
 };

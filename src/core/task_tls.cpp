@@ -1,0 +1,208 @@
+// task_tls.cpp - per-task TLS blocks made and torn down with glibc's own entry points (rules in
+// task_tls.hpp).
+//
+// The entry points are glibc's private ones (the ones its pthread_create uses), found with dlsym:
+// _dl_get_tls_static_info, _dl_allocate_tls and _dl_deallocate_tls in the dynamic loader, __call_tls_dtors
+// in libc. Offsets inside glibc's struct pthread that are not exported (the thread id, the resolver state)
+// are measured on a thread glibc made, never assumed; if one cannot be found, per-task TLS is refused with
+// the reason rather than run half-configured.
+#include "core/task_tls.hpp"
+
+#include <dlfcn.h>
+#include <sys/rseq.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include <fmt/format.h>
+
+#include "core/kthread.hpp"
+#include "core/os_thread.hpp"
+#include "core/processor.hpp"
+#include "core/scheduler.hpp"
+#include "skyloft/preempt.hpp"
+
+namespace skyloft {
+
+TaskTlsLayout g_task_tls;
+
+namespace {
+
+using AllocateFn = void* (*)(void*);
+using DeallocateFn = void (*)(void*, bool);
+using DtorsFn = void (*)();
+
+// glibc's x86-64 tcbhead_t: tcb at 0x00, dtv at 0x08, self at 0x10; the words from 0x18 to 0x50
+// (multiple_threads, gscope_flag, sysinfo, stack_guard, pointer_guard, the unused vgetcpu cache, feature_1)
+// are the same for every thread of a process and are copied (T2).
+constexpr std::size_t kTcbSelf = 0x10;
+constexpr std::size_t kSharedBegin = 0x18;
+constexpr std::size_t kSharedEnd = 0x50;
+constexpr std::size_t kGscopeFlag = 0x1c;  // inside the copied range, but per thread: starts "unused" (0)
+// multiple_threads: 0 lets malloc and the stdio locks skip their locking (SINGLE_THREAD_P reads it), so a
+// task's block must say 1 even when the template thread was still alone when it was copied.
+constexpr std::size_t kMultipleThreads = 0x18;
+// The thread id lives in struct pthread after the header (0x2d0 on glibc 2.36); searched in this window.
+constexpr std::size_t kTidSearchBegin = 0x2c0;
+constexpr std::size_t kTidSearchEnd = 0x400;
+// T2: task ids start above every real tid (pid_max is at most 2^22) and below the futex owner-died bit.
+constexpr std::uint32_t kTaskTidBase = 0x20000000;
+constexpr std::uint32_t kTaskTidMask = 0x1fffffff;
+constexpr int kRseqNotRegistered = -2;  // glibc's RSEQ_CPU_ID_REGISTRATION_FAILED
+
+struct Glibc {
+  std::string error;
+  AllocateFn allocate = nullptr;
+  DeallocateFn deallocate = nullptr;
+  DtorsFn call_tls_dtors = nullptr;
+  std::ptrdiff_t tid = -1;           // struct pthread::tid, from the thread pointer
+  std::ptrdiff_t resp = 0;           // libc's __resp thread-local, from the thread pointer
+  std::ptrdiff_t res_state = -1;     // struct pthread::res (where a glibc thread's __resp points)
+  std::ptrdiff_t rseq_cpu = -1;      // struct rseq::cpu_id in the rseq area, or -1 without rseq
+  unsigned char shared[kSharedEnd - kSharedBegin] = {};
+};
+Glibc g_glibc;
+
+unsigned char* at(void* tp, std::ptrdiff_t off) { return static_cast<unsigned char*>(tp) + off; }
+
+// Runs on a thread glibc's pthread_create made: measures the struct pthread offsets there.
+void probe_glibc_thread(void* arg) {
+  auto* g = static_cast<Glibc*>(arg);
+  void* tp = arch::thread_pointer();
+  const auto tid = static_cast<std::int32_t>(syscall(SYS_gettid));
+  for (std::size_t off = kTidSearchBegin; off + 4 <= kTidSearchEnd; off += 4) {
+    std::int32_t v;
+    std::memcpy(&v, at(tp, static_cast<std::ptrdiff_t>(off)), sizeof v);
+    if (v == tid) {
+      g->tid = static_cast<std::ptrdiff_t>(off);
+      break;
+    }
+  }
+  void* res;
+  std::memcpy(&res, at(tp, g->resp), sizeof res);
+  g->res_state = static_cast<unsigned char*>(res) - static_cast<unsigned char*>(tp);
+}
+
+void prepare(Glibc& g) {
+  g.allocate = reinterpret_cast<AllocateFn>(dlsym(RTLD_DEFAULT, "_dl_allocate_tls"));
+  g.deallocate = reinterpret_cast<DeallocateFn>(dlsym(RTLD_DEFAULT, "_dl_deallocate_tls"));
+  g.call_tls_dtors = reinterpret_cast<DtorsFn>(dlsym(RTLD_DEFAULT, "__call_tls_dtors"));
+  auto* resp = static_cast<unsigned char*>(dlsym(RTLD_DEFAULT, "__resp"));  // this thread's instance
+  if (g.allocate == nullptr || g.deallocate == nullptr || g.call_tls_dtors == nullptr || resp == nullptr) {
+    g.error = "this C library does not export glibc's TLS entry points (_dl_allocate_tls, _dl_deallocate_tls, "
+              "__call_tls_dtors, __resp)";
+    return;
+  }
+  void* tp = arch::thread_pointer();
+  g.resp = resp - static_cast<unsigned char*>(tp);
+  if (__rseq_size > 0) g.rseq_cpu = __rseq_offset + static_cast<std::ptrdiff_t>(offsetof(struct rseq, cpu_id));
+
+  OsThread probe;
+  probe.start(&probe_glibc_thread, &g, "skyloft-probe");
+  probe.join();
+  std::memcpy(g.shared, at(tp, kSharedBegin), sizeof g.shared);  // after a second thread existed (see above)
+  if (g.tid < 0) {
+    g.error = "cannot find the thread id in glibc's thread control block";
+    return;
+  }
+  if (g.res_state <= 0 || g.res_state > 0x4000) {
+    g.error = fmt::format("glibc's resolver state is not inside the thread control block (offset {})", g.res_state);
+    return;
+  }
+  g_task_tls.current = reinterpret_cast<unsigned char*>(&sky_tl_current) - static_cast<unsigned char*>(tp);
+  g_task_tls.proc = reinterpret_cast<unsigned char*>(&sky_tl_proc) - static_cast<unsigned char*>(tp);
+  g_task_tls.preempt =
+      reinterpret_cast<unsigned char*>(&detail::skyloft_preempt_word) - static_cast<unsigned char*>(tp);
+  arch::detect_wrfsbase();
+}
+
+}  // namespace
+
+std::string task_tls_prepare() {
+  static std::once_flag once;
+  std::call_once(once, [] { prepare(g_glibc); });
+  return g_glibc.error;
+}
+
+void* task_tls_create(std::uint64_t id) {
+  const Glibc& g = g_glibc;
+  void* tp = g.allocate(nullptr);  // T1: static TLS from the init images, a zeroed TCB, a fresh dtv
+  if (tp == nullptr) throw std::bad_alloc();
+  std::memcpy(at(tp, 0), &tp, sizeof tp);         // tcb: the thread pointer's own address (%fs:0)
+  std::memcpy(at(tp, kTcbSelf), &tp, sizeof tp);  // self: what THREAD_SELF reads
+  std::memcpy(at(tp, kSharedBegin), g.shared, sizeof g.shared);
+  const std::int32_t zero = 0, one = 1;
+  std::memcpy(at(tp, kGscopeFlag), &zero, sizeof zero);
+  std::memcpy(at(tp, kMultipleThreads), &one, sizeof one);
+  const auto tid = static_cast<std::int32_t>(kTaskTidBase | (id & kTaskTidMask));
+  std::memcpy(at(tp, g.tid), &tid, sizeof tid);
+  void* res = at(tp, g.res_state);
+  std::memcpy(at(tp, g.resp), &res, sizeof res);
+  if (g.rseq_cpu >= 0) {
+    const std::int32_t none = kRseqNotRegistered;
+    std::memcpy(at(tp, g.rseq_cpu), &none, sizeof none);
+  }
+  return tp;
+}
+
+void task_tls_destroy(void* tp) noexcept { g_glibc.deallocate(tp, /*dealloc_tcb=*/true); }
+
+void task_tls_run_destructors() noexcept { g_glibc.call_tls_dtors(); }
+
+bool task_tls_on() noexcept {
+  RuntimeCore* rt = current_runtime();
+  return rt != nullptr && rt->config.task_tls;
+}
+
+void* task_tls_move_thread() {
+  void* own = arch::thread_pointer();
+  void* fresh = task_tls_create(0);
+  if (__rseq_size > 0) {
+    constexpr std::uint32_t kRseqSignature = 0x53053053;  // glibc's RSEQ_SIG on x86
+    auto* area = reinterpret_cast<struct rseq*>(at(own, __rseq_offset));
+    if (syscall(SYS_rseq, area, static_cast<std::uint32_t>(__rseq_size), RSEQ_FLAG_UNREGISTER, kRseqSignature) == 0 ||
+        syscall(SYS_rseq, area, std::uint32_t{32}, RSEQ_FLAG_UNREGISTER, kRseqSignature) == 0) {
+      area->cpu_id = static_cast<std::uint32_t>(kRseqNotRegistered);
+    }
+  }
+  arch::set_thread_pointer(fresh);
+  return own;
+}
+
+void task_tls_return_thread(void* own) noexcept {
+  void* fresh = arch::thread_pointer();
+  // Main's task left its runtime thread-locals in `own`; a plain thread's are the fresh block's.
+  const TaskTlsLayout& l = g_task_tls;
+  for (std::ptrdiff_t off : {l.current, l.proc, l.preempt}) std::memcpy(at(own, off), at(fresh, off), sizeof(void*));
+  arch::set_thread_pointer(own);
+  task_tls_destroy(fresh);
+}
+
+void task_tls_adopt(void* tp) noexcept {
+  RuntimeSection section;  // not preempted or moved while the FS base changes under it
+  Task* t = current_task();
+  void* old = t->ctx.tls_tp;
+  t->ctx.tls_tp = tp;
+  t->tls_borrowed = true;
+  task_tls_enter(tp, t, this_proc()->kthread.load(std::memory_order_relaxed));
+  // The section's count is in the task record, not in TLS, so leaving it on the new block is sound.
+  if (old != nullptr) task_tls_destroy(old);
+}
+
+void task_tls_enter(void* tp, Task* incoming, KThread* kt) noexcept {
+  const TaskTlsLayout& l = g_task_tls;
+  Processor* proc = this_proc();  // the thread's, in the block being left
+  std::uint32_t* word = detail::skyloft_preempt_word;
+  std::memcpy(at(tp, l.current), &incoming, sizeof incoming);
+  std::memcpy(at(tp, l.proc), &proc, sizeof proc);
+  std::memcpy(at(tp, l.preempt), &word, sizeof word);
+  kt->tls_proc_slot.store(reinterpret_cast<Processor**>(at(tp, l.proc)), std::memory_order_relaxed);
+  kt->tls_preempt_slot.store(reinterpret_cast<std::uint32_t**>(at(tp, l.preempt)), std::memory_order_relaxed);
+  arch::set_thread_pointer(tp);
+}
+
+}  // namespace skyloft
