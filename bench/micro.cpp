@@ -73,7 +73,7 @@ constexpr const char* kUsage =
     "  --cross-cores A,B  cores for the cross-core row (default: the first two allowed)\n"
     "  --csv PATH       CSV output (default results/micro.csv)\n"
     "  --filter SUBSTR  only benchmarks whose key contains SUBSTR\n"
-    "                   (keys: spawn_join yield mutex condvar_1core condvar_2core)\n"
+    "                   (keys: spawn_join yield mutex condvar_1core condvar_2core yield_tls spawn_join_tls)\n"
     "  --timeout S      abort when no run completes for S seconds (default 120)\n";
 
 // --cross-cores A,B: exactly two cores.
@@ -393,6 +393,14 @@ Row::Check faster_by(std::string what, Series Row::*other, double factor) {
           }};
 }
 
+// Check: the skyloft median exceeds `base`'s skyloft median by at most `ns` (a cost added to the same op).
+Row::Check at_most_ns_above(std::string what, const Row* base, double ns) {
+  return {std::move(what), [base, ns](const Row& r) -> std::optional<bool> {
+            if (!r.sky.measured || !base->sky.measured) return std::nullopt;
+            return r.sky.median - base->sky.median <= ns;
+          }};
+}
+
 std::string fmt_ns(double v) {
   if (v < 100) return fmt::format("{:.1f}", v);
   return fmt::format("{:.0f}", v);
@@ -496,6 +504,7 @@ int main(int argc, char** argv) {
   std::thread dog(watchdog);
 
   std::vector<Row> rows;
+  rows.reserve(8);  // the per-task TLS rows' checks point at the rows above them
   rows.push_back({"spawn_join", "spawn+join (empty)", "ns/spawn+join", {}, {}, {},
                   "<=100ns, >=2.5x Boost, >=300x std",
                   {at_most_ns("<=100ns", 100), faster_by(">=2.5x Boost", &Row::boost, 2.5),
@@ -510,11 +519,18 @@ int main(int argc, char** argv) {
                   ">=3x Boost, >=300x std",
                   {faster_by(">=3x Boost", &Row::boost, 3), faster_by(">=300x std", &Row::stdt, 300)}});
   rows.push_back({"condvar_2core", "condvar ping-pong, 2 cores", "ns/round trip", {}, {}, {}, "-", {}});
+  // The same two switch-heavy rows with a TLS block per task (Config::task_tls, skyloft-run's default).
+  rows.push_back({"yield_tls", "yield ping-pong, per-task TLS", "ns/yield", {}, {}, {}, "<=5ns above yield",
+                  {at_most_ns_above("<=5ns above yield", &rows[1], 5)}});
+  rows.push_back({"spawn_join_tls", "spawn+join, per-task TLS", "ns/spawn+join", {}, {}, {}, "-", {}});
   Row& r_spawn = rows[0];
   Row& r_yield = rows[1];
   Row& r_mutex = rows[2];
   Row& r_cv1 = rows[3];
   Row& r_cv2 = rows[4];
+  Row& r_yield_tls = rows[5];
+  Row& r_spawn_tls = rows[6];
+  r_yield_tls.stdt.na = r_yield_tls.boost.na = r_spawn_tls.stdt.na = r_spawn_tls.boost.na = "-";
   for (auto& r : rows) {
     if (!selected(r.key)) r.sky.na = r.stdt.na = r.boost.na = "skipped";
   }
@@ -534,6 +550,25 @@ int main(int argc, char** argv) {
       report_shutdown(rt, "one-core");
     } catch (const std::exception& e) {
       fmt::print(stderr, "skyloft_micro: one-core runtime failed: {}\n", e.what());
+    }
+  }
+
+  // ---- skyloft, one core, per-task TLS ----
+  if (selected("yield_tls") || selected("spawn_join_tls")) {
+    try {
+      skyloft::Config cfg = base;
+      cfg.task_tls = true;
+      skyloft::Runtime rt(cfg);
+      if (selected("yield_tls")) {
+        r_yield_tls.sky = sky_measure(rt, "skyloft yield_tls",
+                                      [](std::uint64_t n) { return yield_pingpong(n, SkySpawn{}, sky_yield); });
+      }
+      if (selected("spawn_join_tls")) {
+        r_spawn_tls.sky = sky_measure(rt, "skyloft spawn_join_tls", [](std::uint64_t n) { return spawn_join(n, SkySpawn{}); });
+      }
+      report_shutdown(rt, "per-task TLS");
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "skyloft_micro: per-task TLS runtime failed: {}\n", e.what());
     }
   }
 

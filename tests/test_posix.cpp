@@ -123,7 +123,8 @@ TEST_P(SameAsNative, OutputAndStatus) {
 
 const std::vector<std::string> kPrograms = {"prodcons", "rwlock",       "barrier", "keys",
                                             "timed",    "pool",         "cxx_threads", "threads_misc",
-                                            "pipes",    "echo_server",  "waitpid",     "atomic_wait"};
+                                            "pipes",    "echo_server",  "waitpid",     "atomic_wait",
+                                            "tls_threads"};
 
 std::vector<Case> cases(const std::vector<std::string>& options) {
   std::vector<Case> out;
@@ -137,6 +138,16 @@ INSTANTIATE_TEST_SUITE_P(TimerPreemption, SameAsNative,
                          testing::ValuesIn(cases({"--preempt", "timer", "--quantum-us", "100"})), case_name);
 INSTANTIATE_TEST_SUITE_P(CfsFlag, SameAsNative, testing::ValuesIn(cases({"--policy", "cfs", "--preempt", "flag"})),
                          case_name);
+
+// What per-task TLS (on by default) buys: without it the threads that share a worker share its __thread
+// variables and errno, and tls_threads sees them change under it.
+TEST(PosixLayer, WithoutTaskTlsThreadsShareTheirWorkersThreadLocals) {
+  Outcome on = skyloft_run({"--preempt", "timer", "--", program("tls_threads")});
+  EXPECT_EQ(on.out, "1000 threads, 20 rounds: 0 lost their thread-locals\n") << on.err;
+  Outcome off = skyloft_run({"--task-tls", "off", "--", program("tls_threads")});
+  EXPECT_NE(off.out, on.out) << "1000 threads on the workers' shared thread-locals did not notice";
+  EXPECT_FALSE(off.exited(0));
+}
 
 TEST(PosixLayer, ThreadsAreTasksOnTheWorkers) {
   Outcome native = run({program("tids")});
@@ -254,6 +265,7 @@ TEST(SkyloftRunOptions, BadOptions) {
   expect_error({"--daemon", "/run/x.sock", "--cores", "0", "--", p}, 2, "--cores and --daemon exclude each other");
   expect_error({"--class", "lc", "--", p}, 2, "--class needs --daemon");
   expect_error({"--daemon", "/run/x.sock", "--class", "rt", "--", p}, 2, "--class: unknown 'rt' (one of: lc, be)");
+  expect_error({"--task-tls", "yes", "--", p}, 2, "--task-tls: 'yes' is neither on nor off");
   expect_error({}, 2, "no program given");
   expect_error({"--policy", "fifo", "--"}, 2, "no program given");
 }

@@ -34,7 +34,9 @@ struct IoShared {
   std::vector<IoPoller*> pollers;
   alignas(64) std::atomic<std::uint32_t> busy_pollers{0};  // pollers with operations in flight (R1)
 };
-IoShared g_io;
+// Never destroyed: workers may still poll while exit() runs the static destructors (a program's main
+// returning under skyloft-run ends the process with its workers running).
+IoShared& g_io = *new IoShared;
 
 std::mutex g_probe_lock;
 int g_probed = -1;  // -1: not yet; 0/1: io_uring unusable/usable (g_probe_lock)
