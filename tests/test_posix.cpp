@@ -121,6 +121,18 @@ TEST(PosixLayer, FutexWaitsParkTasks) {
   EXPECT_LE(kernel_threads(sky.out), kFewKernelThreads) << sky.out << sky.err;
 }
 
+TEST(PosixLayer, AffinityIsTheRuntimesCores) {
+  // A task is told the runtime's cores, not the one core of the worker running it (nproc said 1 and
+  // xz -T0 used one thread on two cores).
+  Outcome native = run({program("affinity")});
+  ASSERT_TRUE(native.exited(0)) << native.err;
+  Outcome sky = skyloft_run({"--", program("affinity")});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_EQ(sky.out, native.out);
+  Outcome one = skyloft_run({"--cores", "0", "--", program("affinity")});
+  EXPECT_EQ(one.out, "main: 1 cores: 0\nthread: 1 cores: 0\npthread_getaffinity_np: 1 cores: 0\n") << one.err;
+}
+
 TEST(PosixLayer, RefusalsAreClear) {
   Outcome sky = skyloft_run({"--", program("refusals")});
   EXPECT_TRUE(sky.exited(0)) << sky.err;

@@ -146,6 +146,27 @@ TEST(RealPrograms, XzMultithreadedCompressesAsNatively) {
                           dir.file("in.xz"));
 }
 
+// The line of `text` that starts with `prefix`, or "".
+std::string line_starting(const std::string& text, const std::string& prefix) {
+  auto at = text.find(prefix);
+  return at == std::string::npos ? "" : text.substr(at, text.find('\n', at) - at);
+}
+
+TEST(RealPrograms, ThreadPoolsAreSizedAsNatively) {
+  // nproc and xz -T0 size themselves from sched_getaffinity: a task must be told the runtime's cores, not
+  // the one core its worker is pinned to (both said 1 on 2 cores before the layer answered it).
+  REQUIRE_PROGRAM(nproc, "nproc", "coreutils");
+  Outcome native = run({nproc});
+  Outcome sky = skyloft_run({}, {nproc});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_EQ(sky.out, native.out);
+  REQUIRE_PROGRAM(xz, "xz", "xz-utils");
+  const std::vector<std::string> cmd = {xz, "-T0", "-vv", "-c", "/dev/null"};
+  const std::string threads = line_starting(run(cmd).err, "xz: Using up to");
+  ASSERT_FALSE(threads.empty());
+  EXPECT_EQ(line_starting(skyloft_run({}, cmd).err, "xz: Using up to"), threads);
+}
+
 // The value of a sysbench report line "<label> <value>", or "" when the line is missing.
 std::string report_value(const std::string& out, const std::string& label) {
   auto at = out.find(label);
