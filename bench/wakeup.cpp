@@ -60,6 +60,7 @@
 #include "skyloft/skyloft.hpp"
 
 #include "bench_common.hpp"
+#include "wakeup_workload.hpp"
 
 #ifndef SKYLOFT_WAKEUP_PLOT_SCRIPT
 #define SKYLOFT_WAKEUP_PLOT_SCRIPT "bench/plot_wakeup.py"
@@ -68,6 +69,8 @@
 namespace {
 
 using namespace skyloft::bench;
+using wakeup::Pct;
+using wakeup::calibrate;
 
 // ---------------------------------------------------------------------------------------------------------
 // Options
@@ -214,172 +217,7 @@ void parse_args(int argc, char** argv) {
 double wait_quiet(double max_s) { return skyloft::bench::wait_quiet(max_s, 5, std::chrono::milliseconds(500)); }
 
 // ---------------------------------------------------------------------------------------------------------
-// The work: C = A x B on N x N unsigned longs (schbench's do_some_math), a preempt point per row.
-
-struct Matrices {
-  std::size_t n = 0;
-  std::vector<unsigned long> a, b, c;
-  explicit Matrices(std::size_t n_) : n(n_), a(n_ * n_), b(n_ * n_), c(n_ * n_) {
-    for (std::size_t i = 0; i < n * n; ++i) {
-      a[i] = i * 7 + 1;
-      b[i] = i * 13 + 3;
-    }
-  }
-};
-
-__attribute__((noinline)) void multiply(Matrices& m, bool preempt_points) {
-  const std::size_t n = m.n;
-  const unsigned long* a = m.a.data();
-  const unsigned long* b = m.b.data();
-  unsigned long* c = m.c.data();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (preempt_points) skyloft::preempt_point();
-    for (std::size_t j = 0; j < n; ++j) {
-      unsigned long sum = 0;
-      for (std::size_t k = 0; k < n; ++k) sum += a[i * n + k] * b[k * n + j];
-      c[i * n + j] = sum;
-    }
-  }
-  asm volatile("" : : "r"(c) : "memory");
-}
-
-double time_multiply_us(std::size_t n, int reps, bool min_only = true) {
-  Matrices m(n);
-  multiply(m, false);
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    std::uint64_t t0 = now_ns();
-    multiply(m, false);
-    t.push_back(static_cast<double>(now_ns() - t0) / 1e3);
-  }
-  std::sort(t.begin(), t.end());
-  return min_only ? t.front() : skyloft::bench::at_index_quantile(t, 0.5);
-}
-
-// Finds N so that one multiply takes about target_us. Uses the fastest of a few runs (robust against other
-// processes taking the core); returns N and the median time of 15 runs at that N.
-std::pair<std::size_t, double> calibrate(double target_us) {
-  std::size_t n = 32;
-  double us = time_multiply_us(n, 5);
-  for (int round = 0; round < 6; ++round) {
-    double scale = std::cbrt(target_us / std::max(us, 0.01));
-    std::size_t next = std::clamp<std::size_t>(static_cast<std::size_t>(std::lround(static_cast<double>(n) * scale)), 4, 4096);
-    if (next == n) break;
-    n = next;
-    us = time_multiply_us(n, 7);
-    if (std::fabs(us - target_us) / target_us < 0.03) break;
-  }
-  return {n, time_multiply_us(n, 15, false)};
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// The schbench loop, generic over the synchronization types.
-
-struct Shared {
-  std::atomic<bool> measuring{false};
-  std::atomic<bool> stop{false};
-  bool preempt_points = true;
-  std::size_t matrix_n = 0;
-};
-
-template <class M, class CV>
-struct MessageThread;
-
-template <class M, class CV>
-struct alignas(64) Worker {
-  M m;
-  CV cv;
-  bool posted = false;        // protected by m
-  std::uint64_t wake_ns = 0;  // protected by m: the message thread's stamp
-  MessageThread<M, CV>* msg = nullptr;
-  std::unique_ptr<Matrices> mat;
-  std::vector<std::uint64_t> wake_samples;  // ns
-  std::vector<std::uint64_t> req_samples;   // ns
-  std::uint64_t requests = 0;
-
-  void run(Shared& sh) {
-    for (;;) {
-      {
-        std::unique_lock<M> lk(msg->m);
-        msg->pending.push_back(this);
-      }
-      msg->cv.notify_one();
-      std::uint64_t stamp;
-      {
-        std::unique_lock<M> lk(m);
-        cv.wait(lk, [&] { return posted; });
-        posted = false;
-        stamp = wake_ns;
-      }
-      const std::uint64_t running = now_ns();
-      if (sh.stop.load(std::memory_order_acquire)) break;
-      if (sh.measuring.load(std::memory_order_relaxed)) wake_samples.push_back(running - stamp);
-      const std::uint64_t t0 = now_ns();
-      multiply(*mat, sh.preempt_points);
-      const std::uint64_t t1 = now_ns();
-      if (sh.measuring.load(std::memory_order_relaxed)) {
-        req_samples.push_back(t1 - t0);
-        ++requests;
-      }
-    }
-    {
-      std::unique_lock<M> lk(msg->m);
-      --msg->live;
-    }
-    msg->cv.notify_one();
-  }
-};
-
-template <class M, class CV>
-struct MessageThread {
-  M m;
-  CV cv;
-  std::vector<Worker<M, CV>*> pending;  // protected by m
-  int live = 0;                         // workers not yet exited; protected by m
-
-  void run() {
-    std::vector<Worker<M, CV>*> batch;
-    batch.reserve(64);
-    for (;;) {
-      {
-        std::unique_lock<M> lk(m);
-        cv.wait(lk, [&] { return !pending.empty() || live == 0; });
-        if (pending.empty() && live == 0) break;
-        batch.swap(pending);
-      }
-      const std::uint64_t stamp = now_ns();  // once per list run, as schbench does
-      for (auto* w : batch) {
-        {
-          std::unique_lock<M> lk(w->m);
-          w->wake_ns = stamp;
-          w->posted = true;
-        }
-        w->cv.notify_one();
-      }
-      batch.clear();
-    }
-  }
-};
-
-// ---------------------------------------------------------------------------------------------------------
-// Results
-
-struct Pct {
-  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;  // microseconds
-};
-
-Pct percentiles(std::vector<std::uint64_t>& v) {
-  Pct p;
-  if (v.empty()) return p;
-  std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return static_cast<double>(skyloft::bench::nearest_rank(v, q)) / 1e3; };
-  p.p50 = at(0.50);
-  p.p90 = at(0.90);
-  p.p99 = at(0.99);
-  p.p999 = at(0.999);
-  p.max = static_cast<double>(v.back()) / 1e3;
-  return p;
-}
+// Results (the workload, its loop and percentiles: wakeup_workload.hpp)
 
 struct System {
   std::string label;      // e.g. "native", "fifo", "rr/hybrid/50us"
@@ -444,78 +282,55 @@ void disarm_watchdog() { g_deadline_ns.store(0); }
 // ---------------------------------------------------------------------------------------------------------
 // Running a cell
 
-template <class M, class CV>
-struct Cell {
-  Shared sh;
-  std::vector<std::unique_ptr<MessageThread<M, CV>>> msgs;
-  std::vector<std::unique_ptr<Worker<M, CV>>> workers;
+// The preempt point the work calls once per matrix row (a function, so the shared workload takes its address).
+void skyloft_preempt_point() noexcept { skyloft::preempt_point(); }
 
-  Cell(int nworkers, int nmsg, std::size_t matrix_n, bool points) {
-    sh.preempt_points = points;
-    sh.matrix_n = matrix_n;
-    for (int i = 0; i < nmsg; ++i) msgs.push_back(std::make_unique<MessageThread<M, CV>>());
-    const std::size_t reserve = static_cast<std::size_t>(
-        std::max(64.0, (g_opt.seconds + 1) * 4e6 / std::max(1.0, g_opt.work_us) / std::max(1, nworkers)));
-    for (int i = 0; i < nworkers; ++i) {
-      auto w = std::make_unique<Worker<M, CV>>();
-      w->msg = msgs[static_cast<std::size_t>(i % nmsg)].get();
-      w->msg->live++;
-      w->mat = std::make_unique<Matrices>(matrix_n);
-      w->wake_samples.reserve(reserve);
-      w->req_samples.reserve(reserve);
-      workers.push_back(std::move(w));
+std::size_t sample_reserve(int nworkers) {
+  return static_cast<std::size_t>(
+      std::max(64.0, (g_opt.seconds + 1) * 4e6 / std::max(1.0, g_opt.work_us) / std::max(1, nworkers)));
+}
+
+// Runs the measured part of a cell whose threads or tasks are running: warm-up, window, stop; records the
+// window and the CPU share other processes took during it.
+template <class C, class OnWindow>
+void drive(C& cell, CellResult& r, OnWindow&& on_window) {
+  CpuSnap c0;
+  r.window_s = cell.drive(g_opt.warmup_ms / 1e3, g_opt.seconds, [&](bool start) {
+    if (start) {
+      on_window(true);
+      c0 = cpu_snap();
+    } else {
+      r.other_pct = other_cpu_pct(c0, cpu_snap());
+      on_window(false);
     }
-  }
+  });
+}
 
-  // Warm-up, the measured window and the stop, driven from the controlling (main) thread.
-  template <class OnWindow>
-  void drive(CellResult& r, OnWindow&& on_window) {
-    std::this_thread::sleep_for(std::chrono::microseconds(static_cast<long>(g_opt.warmup_ms * 1e3)));
-    on_window(true);
-    const CpuSnap c0 = cpu_snap();
-    const std::uint64_t t0 = now_ns();
-    sh.measuring.store(true);
-    std::this_thread::sleep_until(std::chrono::steady_clock::now() +
-                                  std::chrono::microseconds(static_cast<long>(g_opt.seconds * 1e6)));
-    sh.measuring.store(false);
-    const std::uint64_t t1 = now_ns();
-    r.other_pct = other_cpu_pct(c0, cpu_snap());
-    on_window(false);
-    sh.stop.store(true, std::memory_order_release);
-    r.window_s = static_cast<double>(t1 - t0) / 1e9;
-  }
-
-  void collect(CellResult& r) {
-    std::vector<std::uint64_t> wake, req;
-    std::uint64_t requests = 0;
-    for (auto& w : workers) {
-      wake.insert(wake.end(), w->wake_samples.begin(), w->wake_samples.end());
-      req.insert(req.end(), w->req_samples.begin(), w->req_samples.end());
-      requests += w->requests;
-    }
-    r.wake_samples = wake.size();
-    r.requests = requests;
-    r.wake = percentiles(wake);
-    r.req = percentiles(req);
-    r.rps = r.window_s > 0 ? static_cast<double>(requests) / r.window_s : 0;
-    r.ok = requests > 0;
-    if (!r.ok) r.note = "no requests completed";
-  }
-};
+template <class C>
+void collect(C& cell, CellResult& r) {
+  wakeup::Measured m = cell.collect(r.window_s);
+  r.wake_samples = m.wake_samples;
+  r.requests = m.requests;
+  r.wake = m.wake;
+  r.req = m.req;
+  r.rps = m.rps;
+  r.ok = m.requests > 0;
+  if (!r.ok) r.note = "no requests completed";
+}
 
 CellResult run_native(const System& sys, int nworkers, int nmsg, std::size_t matrix_n) {
   CellResult r;
   r.sys = sys;
   r.workers = nworkers;
   r.message_threads = nmsg;
-  using C = Cell<std::mutex, std::condition_variable>;
-  C cell(nworkers, nmsg, matrix_n, sys.preempt_points);
+  using C = wakeup::Cell<std::mutex, std::condition_variable>;
+  C cell(nworkers, nmsg, matrix_n, sys.preempt_points ? &skyloft_preempt_point : nullptr, sample_reserve(nworkers));
   std::vector<std::thread> threads;
   for (auto& m : cell.msgs) threads.emplace_back([p = m.get()] { p->run(); });
   for (auto& w : cell.workers) threads.emplace_back([p = w.get(), &cell] { p->run(cell.sh); });
-  cell.drive(r, [](bool) {});
+  drive(cell, r, [](bool) {});
   for (auto& t : threads) t.join();
-  cell.collect(r);
+  collect(cell, r);
   return r;
 }
 
@@ -554,8 +369,8 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
     return r;
   }
   tune_policy(*rt, sys, r.note);
-  using C = Cell<skyloft::Mutex, skyloft::CondVar>;
-  C cell(nworkers, nmsg, matrix_n, sys.preempt_points);
+  using C = wakeup::Cell<skyloft::Mutex, skyloft::CondVar>;
+  C cell(nworkers, nmsg, matrix_n, sys.preempt_points ? &skyloft_preempt_point : nullptr, sample_reserve(nworkers));
   const auto worker_cores = rt->worker_cores();
   const int ncores = static_cast<int>(worker_cores.size());
   std::vector<skyloft::JoinHandle> handles;
@@ -577,7 +392,7 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
   }
   std::vector<skyloft::WorkerStats> before, after;
   if (r.note.rfind("spawn failed", 0) != 0) {
-    cell.drive(r, [&](bool start) { (start ? before : after) = rt->stats(); });
+    drive(cell, r, [&](bool start) { (start ? before : after) = rt->stats(); });
   }
   for (auto& h : handles) h.join();
   auto rep = rt->shutdown();
@@ -588,7 +403,7 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
     r.checks += after[i].preempt_checks - before[i].preempt_checks;
   }
   if (r.note.rfind("spawn failed", 0) == 0) return r;
-  cell.collect(r);
+  collect(cell, r);
   return r;
 }
 

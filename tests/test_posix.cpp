@@ -19,54 +19,12 @@
 #include <future>
 
 #include "daemon_test_util.hpp"
+#include "run_program.hpp"
 
 namespace {
 
-struct Outcome {
-  std::string out;
-  std::string err;
-  int status = -1;  // as from waitpid
-  bool exited(int code) const { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
-};
-
-// Runs argv (argv[0] is a path) with `env` added to the environment; collects stdout and stderr.
-Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) std::abort();
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(121);
-  }
-  close(out[1]);
-  close(err[1]);
-  Outcome o;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (poll(fds, 2, -1) < 0) continue;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buf[4096];
-      ssize_t n = read(fds[i].fd, buf, sizeof buf);
-      if (n <= 0) {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? o.out : o.err).append(buf, static_cast<std::size_t>(n));
-      }
-    }
-  }
-  waitpid(pid, &o.status, 0);
-  return o;
-}
+using posixtest::Outcome;
+using posixtest::run;
 
 // The N of a "kernel threads: N" line, or -1.
 int kernel_threads(const std::string& out) {
@@ -172,6 +130,18 @@ TEST(PosixLayer, FutexWaitsParkTasks) {
   EXPECT_TRUE(sky.exited(0)) << sky.err;
   EXPECT_GE(kernel_threads(sky.out), 1) << sky.out << sky.err;
   EXPECT_LE(kernel_threads(sky.out), kFewKernelThreads) << sky.out << sky.err;
+}
+
+TEST(PosixLayer, AffinityIsTheRuntimesCores) {
+  // A task is told the runtime's cores, not the one core of the worker running it (nproc said 1 and
+  // xz -T0 used one thread on two cores).
+  Outcome native = run({program("affinity")});
+  ASSERT_TRUE(native.exited(0)) << native.err;
+  Outcome sky = skyloft_run({"--", program("affinity")});
+  EXPECT_TRUE(sky.exited(0)) << sky.err;
+  EXPECT_EQ(sky.out, native.out);
+  Outcome one = skyloft_run({"--cores", "0", "--", program("affinity")});
+  EXPECT_EQ(one.out, "main: 1 cores: 0\nthread: 1 cores: 0\npthread_getaffinity_np: 1 cores: 0\n") << one.err;
 }
 
 TEST(PosixLayer, RefusalsAreClear) {
