@@ -124,7 +124,8 @@ TEST(MemcachedCommands, SetGetGetsManyKeys) {
   EXPECT_GT(std::stoull(cas), 0u);
   EXPECT_EQ(h.run("get nothing\r\n"), "END\r\n");
   // Data may hold anything, "\r\n" included.
-  EXPECT_EQ(h.run("set bin 0 0 4\r\n\r\n\0\x01\r\nget bin\r\n"), "STORED\r\nVALUE bin 0 4\r\n\r\n\0\x01\r\nEND\r\n");
+  using namespace std::string_literals;
+  EXPECT_EQ(h.run("set bin 0 0 4\r\n\r\n\0\x01\r\nget bin\r\n"s), "STORED\r\nVALUE bin 0 4\r\n\r\n\0\x01\r\nEND\r\n"s);
 }
 
 TEST(MemcachedCommands, AddReplaceAppendPrepend) {
@@ -338,7 +339,7 @@ TEST(MemcachedCommands, NoreplyEverywhereItIsAllowed) {
       "replace a 0 0 1 noreply\r\n3\r\nappend a 0 0 1 noreply\r\n4\r\nprepend a 0 0 1 noreply\r\n5\r\n"
       "cas a 0 0 1 1 noreply\r\nx\r\nincr a 1 noreply\r\ndecr a 2 noreply\r\ntouch a 100 noreply\r\n"
       "delete b noreply\r\nverbosity 1 noreply\r\nget a b\r\n";
-  EXPECT_EQ(h.run(script), "VALUE a 0 3\r\n532\r\nEND\r\n");
+  EXPECT_EQ(h.run(script), "VALUE a 0 3\r\n533\r\nEND\r\n");
   EXPECT_EQ(h.run("flush_all noreply\r\nget a\r\n"), "END\r\n");
 }
 
