@@ -275,3 +275,28 @@ TEST(MemcachedServer, DebianClientsWork) {
   std::remove(file.c_str());
   ::rmdir(dir);
 }
+
+TEST(MemcachedServerOptions, BadOptionsGetPreciseErrors) {
+  auto parse = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "skyloft-memcached");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    mc::parse_server_options(static_cast<int>(argv.size()), argv.data());
+  };
+  EXPECT_EXIT(parse({"--mode", "x"}), testing::ExitedWithCode(2), "--mode: 'x' is not skyloft or linux");
+  EXPECT_EXIT(parse({"-m", "0"}), testing::ExitedWithCode(2), "-m needs an integer in \\[1, 1048576\\], got '0'");
+  EXPECT_EXIT(parse({"--port", "70000"}), testing::ExitedWithCode(2), "--port needs an integer in \\[0, 65535\\]");
+  EXPECT_EXIT(parse({"-I", "12q"}), testing::ExitedWithCode(2), "-I: '12q' is not a size in bytes");
+  EXPECT_EXIT(parse({"-I", "5"}), testing::ExitedWithCode(2), "-I: 5 is out of range");
+  EXPECT_EXIT(parse({"--listen", "foo"}), testing::ExitedWithCode(2), "--listen: 'foo' is not an IPv4 address");
+  EXPECT_EXIT(parse({"--threads", "2"}), testing::ExitedWithCode(2), "--threads applies to --mode linux");
+  EXPECT_EXIT(parse({"--mode", "linux", "--preempt", "flag"}), testing::ExitedWithCode(2), "apply to --mode skyloft");
+  EXPECT_EXIT(parse({"--bogus"}), testing::ExitedWithCode(2), "unknown argument '--bogus'");
+  const char* ok[] = {"skyloft-memcached", "--mode", "linux", "--threads", "3", "-m", "8", "-I", "2m", "--port", "0"};
+  const mc::ServerOptions o = mc::parse_server_options(11, const_cast<char**>(ok));
+  EXPECT_EQ(o.mode, mc::Mode::linux);
+  EXPECT_EQ(o.threads, 3);
+  EXPECT_EQ(o.memory_mb, 8u);
+  EXPECT_EQ(o.max_item_size, 2u << 20);
+  EXPECT_EQ(o.port, 0);
+}
