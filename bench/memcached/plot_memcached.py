@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+"""The memcached series' plot and summary (bench/memcached/run-series; Debian's python3-matplotlib).
+
+Reads DIR/memcached_<server>.csv (skyloft-loadgen's columns) and DIR/memcached_memcaslap.csv, writes
+  DIR/memcached_p99.png     p50 and p99 latency vs offered load, one line per server
+  DIR/memcached_summary.md  each server's max load with p99 <= the SLO (the offered rate of the last point
+                            before the first that misses it, as in plot_run_all.py), p50/p99 at 50% load, the
+                            targets, memcaslap's figures, and the max load at ten times the SLO (the trend
+                            on a loaded machine where nothing meets it)
+"50% load" is half of the real memcached's max load under the SLO, taken at the sweep's nearest point.
+
+usage: /usr/bin/python3 bench/memcached/plot_memcached.py --dir DIR [--slo-us 500] [--servers "skyloft linux memcached"]
+                                                          [--note TEXT]
+"""
+import argparse
+import csv
+import os
+import sys
+
+
+def read_points(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("target_rps", "achieved_rps", "p50_us", "p99_us", "unanswered", "errors"):
+            r[k] = float(r[k])
+    return sorted(rows, key=lambda r: r["target_rps"])
+
+
+def max_load_under_slo(points, slo_us):
+    best = 0.0
+    for r in points:
+        if r["p99_us"] > slo_us or r["unanswered"] > 0 or r["errors"] > 0:
+            break
+        best = r["target_rps"]
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--slo-us", type=float, default=500)
+    ap.add_argument("--servers", default="skyloft linux memcached")
+    ap.add_argument("--note", default="")
+    a = ap.parse_args()
+    data = {}
+    for s in a.servers.split():
+        p = os.path.join(a.dir, f"memcached_{s}.csv")
+        if os.path.exists(p):
+            data[s] = read_points(p)
+    if not data:
+        sys.exit(f"plot_memcached: no memcached_*.csv in {a.dir}")
+    loads = {s: max_load_under_slo(pts, a.slo_us) for s, pts in data.items()}
+    real = loads.get("memcached", 0)
+    half = real / 2
+    lines = ["## memcached protocol: skyloft-memcached vs memcached", "",
+             f"skyloft-loadgen --protocol memcached (90% get / 10% set, 32-byte values, 10k keys, 32 connections, "
+             f"Poisson), SLO p99 <= {a.slo_us:g} us. {a.note}", "",
+             f"| server | max load under SLO (rps) | vs memcached | p50 at 50% load (us) | p99 at 50% load (us) "
+             f"| max load with p99 <= {10 * a.slo_us / 1e3:g} ms (rps) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    at_half = {}
+    for s, pts in data.items():
+        if half > 0:
+            near = min(pts, key=lambda r: abs(r["target_rps"] - half))
+            at_half[s] = near
+        r = at_half.get(s)
+        ratio = f"{loads[s] / real:.2f}x" if real > 0 else "n/a"
+        lines.append(f"| {s} | {loads[s]:.0f} | {ratio} | {r['p50_us'] if r else float('nan'):.1f} | "
+                     f"{r['p99_us'] if r else float('nan'):.1f} | {max_load_under_slo(pts, 10 * a.slo_us):.0f} |")
+    if half > 0 and "memcached" in at_half:
+        rate = at_half["memcached"]["target_rps"]
+        lines += ["", f"50% load: {rate:.0f} rps (half of memcached's {real:.0f})."]
+        for s in ("skyloft", "linux"):
+            if s in at_half and s in loads:
+                p99_ok = at_half[s]["p99_us"] <= at_half["memcached"]["p99_us"]
+                load_ratio = loads[s] / real
+                lines.append(f"- {s}: p99 at 50% load {at_half[s]['p99_us']:.1f} us vs memcached "
+                             f"{at_half['memcached']['p99_us']:.1f} us (target <=: {'met' if p99_ok else 'NOT met'}); "
+                             f"max load under SLO {load_ratio:.2f}x memcached's (target >= 0.9x: "
+                             f"{'met' if load_ratio >= 0.9 else 'NOT met'})")
+    elif "memcached" in data:
+        lines += ["", "memcached met the SLO at no load point: the targets cannot be judged from this run."]
+    caslap = os.path.join(a.dir, "memcached_memcaslap.csv")
+    if os.path.exists(caslap):
+        with open(caslap, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if rows:
+            lines += ["", "memcaslap (libmemcached-tools; closed loop, 1 thread, 16 connections), as it printed:", "",
+                      "| server | TPS (ops/s) | avg latency (us) | min (us) | max (us) |", "|---|---:|---:|---:|---:|"]
+            for r in rows:
+                lines.append(f"| {r['server']} | {r['tps']} | {r['avg_us']} | {r['min_us']} | {r['max_us']} |")
+    lines.append("")
+    summary = "\n".join(lines)
+    with open(os.path.join(a.dir, "memcached_summary.md"), "w") as f:
+        f.write(summary)
+    print(summary)
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_memcached: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    for ax, q in zip(axes, ("p50_us", "p99_us")):
+        for s, pts in data.items():
+            ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r[q], 1) for r in pts], marker="o", markersize=3, label=s)
+        if q == "p99_us":
+            ax.axhline(a.slo_us, color="grey", linestyle="--", linewidth=1, label=f"SLO {a.slo_us:g} us")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (k requests/s)")
+        ax.set_ylabel(f"{q[:3]} latency (us)")
+        ax.set_title(f"memcached protocol, {q[:3]}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = os.path.join(a.dir, "memcached_p99.png")
+    fig.savefig(out, dpi=120)
+    print(f"plot_memcached: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
