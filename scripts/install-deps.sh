@@ -2,7 +2,7 @@
 # Installs the Debian packages the build, tests, benchmarks and demo need (only those missing).
 # `install-deps.sh fuzz` adds clang and its libFuzzer runtime (scripts/fuzz.sh).
 set -euo pipefail
-packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev liburing-dev pkg-config golang-go python3-matplotlib)
+packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev liburing-dev librocksdb-dev pkg-config golang-go python3-matplotlib)
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(clang libclang-rt-14-dev)
 fi

@@ -1,0 +1,26 @@
+// rocksdb_options.hpp - skyloft-rocksdb's command line: the synthetic servers' options (modes, runtime,
+// pool, network, in-process generator) plus the database's.
+#pragma once
+
+#include <cstdint>
+
+#include "database.hpp"
+#include "server_options.hpp"
+
+namespace skyloft::rocksdb_server {
+
+struct RocksdbOptions {
+  synthetic::ServerOptions server;  // its mix is set at start from the measured service times
+  DatabaseOptions db;
+  std::uint32_t scan_len = 2000;  // --scan-len: entries per SCAN
+  int calibrate_gets = 20000, calibrate_scans = 200;
+  bool keys_given = false, value_size_given = false;  // an existing --db must then match them
+};
+
+// Parses argv; a bad option prints "skyloft-rocksdb: <precise error>" and the usage, then exits with 2.
+// A signal mechanism (timer, dispatcher, hybrid) gets "librocksdb" among its no-preempt libraries: RocksDB
+// takes mutexes inside a lookup, and a task interrupted while holding one could block its worker's next
+// task; a signal landing in RocksDB defers to the scan loop's next preempt point.
+RocksdbOptions parse_rocksdb_options(int argc, char** argv);
+
+}  // namespace skyloft::rocksdb_server
