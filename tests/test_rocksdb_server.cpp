@@ -139,6 +139,9 @@ TEST(RocksdbOptions, GoodOptions) {
   ASSERT_EQ(r.server.config.no_preempt_libs.size(), 1u) << "signals never interrupt RocksDB's own code";
   EXPECT_EQ(r.server.config.no_preempt_libs[0], "librocksdb");
   EXPECT_TRUE(rocksdb_options({"--preempt", "flag"}).server.config.no_preempt_libs.empty());
+  const auto s = rocksdb_options({"--service", "2us:300us"});
+  EXPECT_EQ(s.service_get_ns, 2000u);
+  EXPECT_EQ(s.service_scan_ns, 300000u);
 }
 
 TEST(RocksdbOptionsDeathTest, BadOptions) {
@@ -155,6 +158,8 @@ TEST(RocksdbOptionsDeathTest, BadOptions) {
       {{"--calibrate", "10"}, "--calibrate: '10' is not GETS:SCANS"},
       {{"--inprocess", "--rates", "1k", "--mix", "rocksdb"}, "--mix: skyloft-rocksdb draws 50% GET / 50% SCAN itself"},
       {{"--mode", "linux", "--preempt", "flag"}, "--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft"},
+      {{"--service", "3us"}, "--service: '3us' is not GET:SCAN durations \\(no ':'\\)"},
+      {{"--service", "0:3us"}, "--service: '0:3us' is not GET:SCAN durations \\(duration '0' must be at least 1ns"},
       {{"--frobnicate"}, "unknown argument '--frobnicate'"},
   };
   for (const auto& c : cases) {

@@ -43,8 +43,10 @@ int main(int argc, char** argv) {
   fmt::print("skyloft-rocksdb: measured service times (median / p90 of {} GETs, {} SCANs on one thread): GET {:.2f} / "
              "{:.2f} us, SCAN {:.1f} / {:.1f} us\n",
              r.calibrate_gets, r.calibrate_scans, t.get_ns / 1e3, t.get_p90_ns / 1e3, t.scan_ns / 1e3, t.scan_p90_ns / 1e3);
-  const std::string mix = fmt::format("rocksdb:{}ns:{}ns", t.get_ns, t.scan_ns);
-  fmt::print("skyloft-rocksdb: mix {}\n", mix);
+  const bool given = r.service_get_ns > 0;
+  const std::string mix = fmt::format("rocksdb:{}ns:{}ns", given ? r.service_get_ns : t.get_ns,
+                                      given ? r.service_scan_ns : t.scan_ns);
+  fmt::print("skyloft-rocksdb: mix {}{}\n", mix, given ? " (--service)" : "");
   std::fflush(stdout);
   skyloft::synthetic::ServerOptions& o = r.server;
   o.mix = skyloft::loadgen::RequestMix::parse(mix);

@@ -6,6 +6,7 @@
 #include <fmt/core.h>
 
 #include "bench_common.hpp"
+#include "units.hpp"
 
 namespace skyloft::rocksdb_server {
 namespace {
@@ -18,6 +19,8 @@ constexpr std::string_view kDatabaseUsage =
     "                     --db PATH (open the database there, or generate it there and keep it;\n"
     "                     default: generate into a temporary directory removed at exit)\n"
     "                     --calibrate GETS:SCANS (20000:200: requests timed at start for the service times)\n"
+    "                     --service GET:SCAN (durations: the service times of the slowdown, instead of the\n"
+    "                     measured ones, so that several runs share them)\n"
     "  --inprocess draws 50% GET / 50% SCAN with the measured service times (no --mix).\n";
 
 constexpr std::uint64_t kMaxKeys = 100'000'000;
@@ -52,6 +55,16 @@ RocksdbOptions parse_rocksdb_options(int argc, char** argv) {
       }
       r.calibrate_gets = g;
       r.calibrate_scans = s;
+    } else if (args.is("--service")) {
+      const std::string v = args.value();
+      const auto colon = v.find(':');
+      try {
+        if (colon == std::string::npos) throw std::invalid_argument("no ':'");
+        r.service_get_ns = loadgen::parse_duration_ns(v.substr(0, colon));
+        r.service_scan_ns = loadgen::parse_duration_ns(v.substr(colon + 1));
+      } catch (const std::invalid_argument& e) {
+        args.usage(fmt::format("--service: '{}' is not GET:SCAN durations ({})", v, e.what()));
+      }
     } else if (args.is("--mix")) {
       args.usage("--mix: skyloft-rocksdb draws 50% GET / 50% SCAN itself, with the service times it measures at start");
     } else {

@@ -14,6 +14,9 @@ struct RocksdbOptions {
   DatabaseOptions db;
   std::uint32_t scan_len = 2000;  // --scan-len: entries per SCAN
   int calibrate_gets = 20000, calibrate_scans = 200;
+  // --service GET:SCAN: the service times the in-process slowdown divides by, instead of the measured ones
+  // (a series of runs then shares one denominator); 0: measured.
+  std::uint64_t service_get_ns = 0, service_scan_ns = 0;
   bool keys_given = false, value_size_given = false;  // an existing --db must then match them
 };
 
