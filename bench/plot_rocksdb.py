@@ -6,7 +6,8 @@ Reads DIR/rocksdb_<setup>_<config>.csv (skyloft-loadgen's columns; setup: inproc
   DIR/rocksdb_summary.md    every configuration's maximum load with p99.9 slowdown <= the SLO (50) and its
                             ratio to fifo-none; the best preemptive one against the target (>= 1.5x)
 The maximum load under the SLO is the highest offered rate up to the first point that misses it (p99.9
-slowdown above the SLO, or a request left unanswered), as in plot_run_all.py.
+slowdown above the SLO, or a request left unanswered), as in plot_run_all.py. A last column gives the same
+at ten times the SLO, for the trend where nothing meets it (a shared 2-core machine).
 
 usage: /usr/bin/python3 bench/plot_rocksdb.py --dir DIR [--slo 50] [--configs "linux fifo-none ..."] [--note TEXT]
 """
@@ -60,13 +61,15 @@ def main():
     for setup, title in setups:
         lines += [f"## RocksDB, {title}", "",
                   f"| configuration | max load with p99.9 slowdown <= {a.slo:g} (rps) | vs {BASELINE} | "
-                  "p99.9 slowdown at that load |", "|---|---:|---:|---:|"]
+                  f"p99.9 slowdown at that load | max load with p99.9 slowdown <= {10 * a.slo:g} (rps) |",
+                  "|---|---:|---:|---:|---:|"]
         loads = {c: max_load_under_slo(data[(setup, c)], a.slo) for c in configs if (setup, c) in data}
         base = loads.get(BASELINE, 0)
         ratio = lambda x: f"{x / base:.2f}x" if base > 0 else "n/a"
         for c, load in loads.items():
             at = [r["slow_p999"] for r in data[(setup, c)] if r["target_rps"] == load]
-            lines.append(f"| {c} | {load:.0f} | {ratio(load)} | {at[0] if at else float('nan'):.1f} |")
+            relaxed = max_load_under_slo(data[(setup, c)], 10 * a.slo)
+            lines.append(f"| {c} | {load:.0f} | {ratio(load)} | {at[0] if at else float('nan'):.1f} | {relaxed:.0f} |")
         preemptive = {c: v for c, v in loads.items() if c.startswith("fifo-") and c != BASELINE}
         if preemptive:
             best = max(preemptive, key=preemptive.get)
