@@ -80,11 +80,8 @@ RocksdbOptions parse_rocksdb_options(int argc, char** argv) {
   if (r.db.path.empty() && r.scan_len > r.db.keys) {
     fail(fmt::format("--scan-len {} is more than the {} keys of the database (--keys)", r.scan_len, r.db.keys));
   }
-  const std::string& m = r.server.config.preempt;
-  if (m == "timer" || m == "dispatcher" || m == "hybrid") {
-    auto& libs = r.server.config.no_preempt_libs;
-    if (std::find(libs.begin(), libs.end(), "librocksdb") == libs.end()) libs.push_back("librocksdb");
-  }
+  auto& libs = r.server.config.no_preempt_libs;
+  if (std::find(libs.begin(), libs.end(), "librocksdb") == libs.end()) libs.push_back("librocksdb");
   return r;
 }
 

@@ -21,9 +21,13 @@ struct RocksdbOptions {
 };
 
 // Parses argv; a bad option prints "skyloft-rocksdb: <precise error>" and the usage, then exits with 2.
-// A signal mechanism (timer, dispatcher, hybrid) gets "librocksdb" among its no-preempt libraries: RocksDB
-// takes mutexes inside a lookup, and a task interrupted while holding one could block its worker's next
-// task; a signal landing in RocksDB defers to the scan loop's next preempt point.
+// The runtime gets "librocksdb" among its no-preempt libraries, whatever the mechanism: RocksDB takes
+// mutexes inside a lookup and keeps per-thread state between two of its own calls (the thread-local
+// SuperVersion cache: taken at the start of a Get or NewIterator, returned at its end, asserting that it is
+// the same thread's slot), so a task must never be switched inside it. Not only the signal mechanisms
+// interrupt: the blocked-thread hand-off signals a thread the kernel descheduled and redirects its task at
+// an async safe point even under flag and none (seen as that assertion failing on the loaded 2-core VM). A
+// signal landing in RocksDB defers to the scan loop's next preempt point.
 RocksdbOptions parse_rocksdb_options(int argc, char** argv);
 
 }  // namespace skyloft::rocksdb_server
