@@ -3,7 +3,7 @@
 # memcached and libmemcached-tools: the real server and the stock clients bench/run-all and the memcached
 # tests compare with. `install-deps.sh fuzz` adds clang and its libFuzzer runtime (scripts/fuzz.sh).
 set -euo pipefail
-packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev liburing-dev pkg-config golang-go python3-matplotlib
+packages=(cmake ninja-build g++ libgtest-dev libbenchmark-dev libfmt-dev libboost-fiber-dev libboost-context-dev liburing-dev pkg-config golang-go python3-matplotlib librocksdb-dev
           pigz xz-utils sysbench memcached libmemcached-tools)  # the real programs run under skyloft-run
 if [ "${1:-}" = "fuzz" ]; then
   packages+=(clang libclang-rt-14-dev)

@@ -34,7 +34,7 @@ auto parse_with(Parse parse, const char* program, std::vector<std::string> args)
 }
 
 syn::ServerOptions server_options(std::vector<std::string> args) {
-  return parse_with(syn::parse_server_options, "skyloft-synthetic", std::move(args));
+  return parse_with([](int c, char** v) { return syn::parse_server_options(c, v); }, "skyloft-synthetic", std::move(args));
 }
 
 TEST(SyntheticSpin, SpinsAtLeastTheServiceTime) {

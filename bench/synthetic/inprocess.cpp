@@ -4,8 +4,9 @@
 // One plain kernel thread (the generator, not pinned: on 2 cores it shares them with the server) draws
 // intended arrival times (arrivals.hpp) and service times (mix.hpp), sleeps until each arrival and submits
 // the request: on skyloft a task is spawned for it; on the Linux pool it is queued for the pool threads
-// (one mutex-protected FIFO, a condition variable wakes a thread). The request spins its service time
-// (spin.hpp) and stores its completion time in its own slot, so recording takes no lock. Latency counts
+// (one mutex-protected FIFO, a condition variable wakes a thread). The request runs the program's request
+// code (ServerOptions::serve: the synthetic spin, or a RocksDB lookup) and stores its completion time in its
+// own slot, so recording takes no lock. Latency counts
 // from the intended arrival; the generator's lateness is reported as send lag.
 //
 // A point: warm-up, measured window, then a drain period; requests still unserved at its end are cancelled
@@ -40,13 +41,15 @@ constexpr std::uint64_t kNotDone = UINT64_MAX;
 
 // The requests of one load point; each slot is written by the one request that owns it.
 struct PointState {
+  const RequestHandler* serve = nullptr;
   std::vector<std::uint64_t> intended, service, done_at;
+  std::vector<wire::Op> op;
   std::atomic<std::uint64_t> finished{0};
   std::atomic<bool> cancel{false};
 
   void run(std::size_t slot) {
     if (!cancel.load(std::memory_order_relaxed)) {
-      spin_for_service(service[slot]);
+      (void)(*serve)(wire::Request{op[slot], slot, service[slot], intended[slot]});
       done_at[slot] = skyloft::now_ns();
     }
     finished.fetch_add(1, std::memory_order_release);  // pairs with the generator's acquire load
@@ -111,6 +114,7 @@ void sleep_until_ns(std::uint64_t t) {
 loadgen::PointResult run_point(const ServerOptions& o, double rate,
                                const std::function<void(PointState*, std::size_t)>& submit) {
   PointState st;
+  st.serve = &o.serve;
   std::mt19937_64 rng(o.seed * 1000003 + static_cast<std::uint64_t>(rate));
   loadgen::ArrivalProcess arrivals(o.arrival, rate);
   const std::uint64_t t0 = skyloft::now_ns() + 10'000'000;
@@ -120,6 +124,7 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
   st.intended.reserve(expected);
   st.service.reserve(expected);
   st.done_at.reserve(expected);
+  st.op.reserve(expected);
   loadgen::PointResult r;
   r.label = o.label;
   r.target_rps = rate;
@@ -128,7 +133,9 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
   // Draw the whole schedule first: the slot vectors must not move while requests write them.
   for (std::uint64_t t = arrivals.next(rng); t < send_end; t = arrivals.next(rng)) {
     st.intended.push_back(t);
-    st.service.push_back(o.request_mix().sample(rng).service_ns);
+    const loadgen::Sample sample = o.request_mix().sample(rng);
+    st.service.push_back(sample.service_ns);
+    st.op.push_back(sample.op);
     st.done_at.push_back(kNotDone);
   }
   for (std::size_t i = 0; i < st.intended.size(); ++i) {
@@ -177,7 +184,7 @@ int run_inprocess(const ServerOptions& o) {
   std::vector<loadgen::PointResult> points;
   auto generate = [&](const std::function<void(PointState*, std::size_t)>& submit) {
     for (double rate : o.rates) {
-      fmt::print(stderr, "skyloft-synthetic: {} {} rps ...\n", o.label, loadgen::format_rate(rate));
+      fmt::print(stderr, "{}: {} {} rps ...\n", o.program, o.label, loadgen::format_rate(rate));
       points.push_back(run_point(o, rate, submit));
       if (csv.is_open()) {
         csv << loadgen::csv_row(points.back());
@@ -190,11 +197,11 @@ int run_inprocess(const ServerOptions& o) {
   auto sweep = [&](const std::function<void(PointState*, std::size_t)>& submit) {
     std::thread([&] {
       const std::string e = loadgen::set_generator_slice(o.gen_slice_us);
-      if (!e.empty()) fmt::print(stderr, "skyloft-synthetic: {}; default slice\n", e);
+      if (!e.empty()) fmt::print(stderr, "{}: {}; default slice\n", o.program, e);
       generate(submit);
     }).join();
   };
-  fmt::print("skyloft-synthetic: in-process {} arrivals, mix {}\n", loadgen::arrival_kind_name(o.arrival),
+  fmt::print("{}: in-process {} arrivals, mix {}\n", o.program, loadgen::arrival_kind_name(o.arrival),
              o.request_mix().describe());
   if (o.mode == Mode::linux) {
     LinuxPool pool(o);
@@ -217,7 +224,7 @@ int run_inprocess(const ServerOptions& o) {
                  preemptions, steals);
       rt.shutdown();
     } catch (const skyloft::ConfigError& e) {
-      fmt::print(stderr, "skyloft-synthetic: {}\n", e.what());
+      fmt::print(stderr, "{}: {}\n", o.program, e.what());
       return 2;
     }
   }

@@ -1,5 +1,5 @@
 // net_linux.cpp - the synthetic server as a plain Linux thread pool: the baseline, running the same request
-// code (spin.hpp) on kernel threads that the kernel schedules.
+// code (ServerOptions::serve) on kernel threads that the kernel schedules.
 //
 // TCP: an acceptor thread registers every connection in one shared epoll set with EPOLLONESHOT; each pool
 // thread waits in that set for one ready connection, serves every complete request it has read (in order,
@@ -36,7 +36,7 @@ struct PoolConnection {
 };
 
 // Reads what is there and serves the complete requests; false when the connection is done.
-bool serve_ready(PoolConnection& c) {
+bool serve_ready(PoolConnection& c, const RequestHandler& serve) {
   std::uint8_t buf[16384];
   for (;;) {
     const ssize_t r = ::recv(c.fd, buf, sizeof buf, MSG_DONTWAIT);
@@ -50,7 +50,7 @@ bool serve_ready(PoolConnection& c) {
       if (wire::decode_request(c.in.data() + off, c.in.size() - off, &req) != wire::Decode::ok) return false;
       off += wire::kMessageSize;
       std::uint8_t out[wire::kMessageSize];
-      wire::encode_response(serve_request(req), out);
+      wire::encode_response(serve(req), out);
       // Blocking write of 32 bytes: the socket is blocking for writes (MSG_DONTWAIT only on reads).
       if (::send(c.fd, out, sizeof out, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof out)) return false;
     }
@@ -63,11 +63,11 @@ int serve_tcp(const ServerOptions& o, const io::SocketAddr& addr) {
   const int one = 1;
   ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(lfd, addr.raw(), addr.size()) != 0 || ::listen(lfd, 1024) != 0) {
-    fmt::print(stderr, "skyloft-synthetic: listen on {}: {}\n", o.listen, std::strerror(errno));
+    fmt::print(stderr, "{}: listen on {}: {}\n", o.program, o.listen, std::strerror(errno));
     return 1;
   }
   const int n = pool_size(o);
-  fmt::print("skyloft-synthetic: linux thread pool ({} threads) serving tcp on {}\n", n, o.listen);
+  fmt::print("{}: linux thread pool ({} threads) serving tcp on {}\n", o.program, n, o.listen);
   std::fflush(stdout);
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
   std::vector<std::thread> pool;
@@ -78,7 +78,7 @@ int serve_tcp(const ServerOptions& o, const io::SocketAddr& addr) {
         epoll_event ev;
         if (::epoll_wait(ep, &ev, 1, kPollMs) != 1) continue;
         auto* c = static_cast<PoolConnection*>(ev.data.ptr);
-        if (!serve_ready(*c)) {
+        if (!serve_ready(*c, o.serve)) {
           ::close(c->fd);  // also leaves the epoll set
           delete c;
           continue;
@@ -111,13 +111,13 @@ int serve_udp(const ServerOptions& o, const io::SocketAddr& addr) {
   const int buf_size = 4 << 20;
   ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf_size, sizeof buf_size);
   if (::bind(fd, addr.raw(), addr.size()) != 0) {
-    fmt::print(stderr, "skyloft-synthetic: bind udp {}: {}\n", o.listen, std::strerror(errno));
+    fmt::print(stderr, "{}: bind udp {}: {}\n", o.program, o.listen, std::strerror(errno));
     return 1;
   }
   timeval tv{0, kPollMs * 1000};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   const int n = pool_size(o);
-  fmt::print("skyloft-synthetic: linux thread pool ({} threads) serving udp on {}\n", n, o.listen);
+  fmt::print("{}: linux thread pool ({} threads) serving udp on {}\n", o.program, n, o.listen);
   std::fflush(stdout);
   std::vector<std::thread> pool;
   for (int i = 0; i < n; ++i) {
@@ -134,7 +134,7 @@ int serve_udp(const ServerOptions& o, const io::SocketAddr& addr) {
           continue;
         }
         std::uint8_t out[wire::kMessageSize];
-        wire::encode_response(serve_request(req), out);
+        wire::encode_response(o.serve(req), out);
         ::sendto(fd, out, sizeof out, 0, reinterpret_cast<sockaddr*>(&from), len);
       }
     });

@@ -2,9 +2,9 @@
 // and, with --task-per request, one task per request.
 //
 // TCP: an acceptor task spawns a task per connection, which reads requests. With --task-per connection it
-// serves them itself, in order; with --task-per request it spawns a task per request, which spins and
-// writes its response under the connection's write lock (responses may then leave out of order). UDP: one
-// receiving task spawns a task per datagram, which spins and sends the response to the sender.
+// serves them itself, in order; with --task-per request it spawns a task per request, which runs the
+// request code (ServerOptions::serve) and writes its response under the connection's write lock (responses may then leave out of order). UDP: one
+// receiving task spawns a task per datagram, which serves it and sends the response to the sender.
 // Blocking calls carry 100 ms deadlines so that every task sees g_stop soon.
 #include <chrono>
 #include <cstring>
@@ -36,7 +36,8 @@ void write_response(Connection& c, const wire::Response& resp) {
   (void)c.stream.write_all(out, sizeof out);  // a failed write: the peer went away; its reader sees it
 }
 
-void serve_connection(std::shared_ptr<Connection> c, TaskPer task_per) {
+// `serve` is the program's request code, in the options that outlive the runtime (main owns them).
+void serve_connection(std::shared_ptr<Connection> c, TaskPer task_per, const RequestHandler* serve) {
   std::uint8_t buf[16384];
   std::size_t have = 0;
   while (!g_stop.load(std::memory_order_relaxed)) {
@@ -50,9 +51,9 @@ void serve_connection(std::shared_ptr<Connection> c, TaskPer task_per) {
       if (wire::decode_request(buf + off, have - off, &req) != wire::Decode::ok) return;  // cannot resync
       off += wire::kMessageSize;
       if (task_per == TaskPer::connection) {
-        write_response(*c, serve_request(req));
+        write_response(*c, (*serve)(req));
       } else {
-        skyloft::spawn([c, req] { write_response(*c, serve_request(req)); }).detach();
+        skyloft::spawn([c, req, serve] { write_response(*c, (*serve)(req)); }).detach();
       }
     }
     std::memmove(buf, buf + off, have - off);
@@ -63,11 +64,11 @@ void serve_connection(std::shared_ptr<Connection> c, TaskPer task_per) {
 void serve_tcp(const ServerOptions& o, const io::SocketAddr& addr, int* status) {
   auto l = io::TcpListener::bind(addr);
   if (!l) {
-    fmt::print(stderr, "skyloft-synthetic: listen on {}: {}\n", o.listen, l.error().message());
+    fmt::print(stderr, "{}: listen on {}: {}\n", o.program, o.listen, l.error().message());
     *status = 1;
     return;
   }
-  fmt::print("skyloft-synthetic: skyloft ({}, preempt {}, quantum {} us) serving tcp on {}\n", o.config.policy,
+  fmt::print("{}: skyloft ({}, preempt {}, quantum {} us) serving tcp on {}\n", o.program, o.config.policy,
              o.config.preempt, o.config.quantum_us, l->local_addr()->to_string());
   std::fflush(stdout);
   while (!g_stop.load(std::memory_order_relaxed)) {
@@ -76,19 +77,19 @@ void serve_tcp(const ServerOptions& o, const io::SocketAddr& addr, int* status) 
     s->set_nodelay(true);
     auto c = std::make_shared<Connection>();
     c->stream = std::move(s.value());
-    skyloft::spawn([c, tp = o.task_per]() mutable { serve_connection(std::move(c), tp); }).detach();
+    skyloft::spawn([c, tp = o.task_per, serve = &o.serve]() mutable { serve_connection(std::move(c), tp, serve); }).detach();
   }
 }
 
 void serve_udp(const ServerOptions& o, const io::SocketAddr& addr, int* status) {
   auto bound = io::UdpSocket::bind(addr);
   if (!bound) {
-    fmt::print(stderr, "skyloft-synthetic: bind udp {}: {}\n", o.listen, bound.error().message());
+    fmt::print(stderr, "{}: bind udp {}: {}\n", o.program, o.listen, bound.error().message());
     *status = 1;
     return;
   }
   auto sock = std::make_shared<io::UdpSocket>(std::move(bound.value()));
-  fmt::print("skyloft-synthetic: skyloft ({}, preempt {}, quantum {} us) serving udp on {}\n", o.config.policy,
+  fmt::print("{}: skyloft ({}, preempt {}, quantum {} us) serving udp on {}\n", o.program, o.config.policy,
              o.config.preempt, o.config.quantum_us, sock->local_addr()->to_string());
   std::fflush(stdout);
   std::uint8_t buf[2048];
@@ -98,9 +99,9 @@ void serve_udp(const ServerOptions& o, const io::SocketAddr& addr, int* status) 
     if (!r) continue;
     wire::Request req;
     if (r.value() != wire::kMessageSize || wire::decode_request(buf, r.value(), &req) != wire::Decode::ok) continue;
-    skyloft::spawn([sock, req, from] {
+    skyloft::spawn([sock, req, from, serve = &o.serve] {
       std::uint8_t out[wire::kMessageSize];
-      wire::encode_response(serve_request(req), out);
+      wire::encode_response((*serve)(req), out);
       (void)sock->send_to(out, sizeof out, from);
     }).detach();
   }
@@ -116,7 +117,7 @@ int serve_skyloft(const ServerOptions& o) {
     rt.block_on([&] { o.udp ? serve_udp(o, addr, &status) : serve_tcp(o, addr, &status); });
     rt.shutdown();
   } catch (const skyloft::ConfigError& e) {
-    fmt::print(stderr, "skyloft-synthetic: {}\n", e.what());
+    fmt::print(stderr, "{}: {}\n", o.program, e.what());
     return 2;
   }
   return status;

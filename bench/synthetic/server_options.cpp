@@ -1,4 +1,4 @@
-// server_options.cpp - skyloft-synthetic's command line (server_options.hpp).
+// server_options.cpp - the servers' command line (server_options.hpp).
 #include "server_options.hpp"
 
 #include <stdexcept>
@@ -6,14 +6,15 @@
 #include "arg_values.hpp"
 #include "bench_common.hpp"
 #include "skyloft/io.hpp"
+#include "spin.hpp"
 #include "units.hpp"
 
 namespace skyloft::synthetic {
 namespace {
 
-constexpr std::string_view kUsage =
-    "usage: {} [--mode skyloft|linux] [runtime options] (network options | --inprocess generator options)\n"
-    "  Synthetic server: every request spins its service time. Runs on skyloft or on a Linux thread pool.\n"
+constexpr std::string_view kUsageLine =
+    "usage: {} [--mode skyloft|linux] [runtime options] (network options | --inprocess generator options)\n";
+constexpr std::string_view kCommonUsage =
     "  runtime (skyloft): --policy NAME --preempt none|timer|dispatcher|flag|hybrid|uintr --quantum-us N\n"
     "                     --cores LIST --dispatcher-core C   (defaults from SKYLOFT_* variables)\n"
     "  pool (linux):      --threads N (default one per allowed core) --cores LIST (pin the pool)\n"
@@ -31,9 +32,15 @@ const loadgen::RequestMix& ServerOptions::request_mix() const {
   return mix ? *mix : kDefault;
 }
 
-ServerOptions parse_server_options(int argc, char** argv) {
+ServerOptions parse_server_options(int argc, char** argv) { return parse_server_options(argc, argv, ServerProgram{}); }
+
+ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& program) {
   ServerOptions o;
-  bench::Args args(argc, argv, "skyloft-synthetic", kUsage);
+  o.program = program.name;
+  o.serve = serve_request;
+  const std::string usage_text = std::string(kUsageLine) + std::string(program.about) + std::string(kCommonUsage) +
+                                 std::string(program.extra_usage);
+  bench::Args args(argc, argv, program.name, usage_text);
   try {
     o.config = skyloft::Config::from_env();
   } catch (const skyloft::ConfigError& e) {
@@ -95,7 +102,9 @@ ServerOptions parse_server_options(int argc, char** argv) {
     } else if (args.is("--rates")) {
       o.rates = parsed("--rates", [](const std::string& v) { return loadgen::parse_rate_list(v); });
       generator_flags = true;
-    } else if (args.is("--mix")) {
+    } else if (program.parse_flag && program.parse_flag(args)) {
+      // the program's own flag
+    } else if (program.mix_flag && args.is("--mix")) {
       o.mix = parsed("--mix", [](const std::string& v) { return loadgen::RequestMix::parse(v); });
       generator_flags = true;
     } else if (args.is("--arrival")) {

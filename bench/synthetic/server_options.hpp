@@ -1,7 +1,9 @@
-// server_options.hpp - skyloft-synthetic's command line.
+// server_options.hpp - the command line of the servers built on these modes (skyloft-synthetic, and
+// skyloft-rocksdb through a ServerProgram), and the request code they serve.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -9,13 +11,24 @@
 #include "arrivals.hpp"
 #include "mix.hpp"
 #include "skyloft/config.hpp"
+#include "synthetic_wire.hpp"
+
+namespace skyloft::bench {
+class Args;
+}
 
 namespace skyloft::synthetic {
 
 enum class Mode { skyloft, linux };
 enum class TaskPer { request, connection };
 
+// The request code every mode runs (network servers on skyloft and on the pool, the in-process generator).
+// Called on a task or a pool thread, concurrently; the response goes back to the client as it is.
+using RequestHandler = std::function<wire::Response(const wire::Request&)>;
+
 struct ServerOptions {
+  std::string program = "skyloft-synthetic";  // prefixes every message
+  RequestHandler serve;                       // the request code (default: the synthetic spin, spin.hpp)
   Mode mode = Mode::skyloft;
   skyloft::Config config;         // --policy --preempt --quantum-us --cores --dispatcher-core (skyloft mode)
   int threads = 0;                // linux mode: pool threads (0: one per allowed core)
@@ -39,7 +52,19 @@ struct ServerOptions {
   const loadgen::RequestMix& request_mix() const;
 };
 
-// Parses argv; a bad option prints "skyloft-synthetic: <precise error>" and the usage, then exits with 2.
+// A server program on these modes: its name, a description heading the usage, its own flags.
+struct ServerProgram {
+  const char* name = "skyloft-synthetic";
+  std::string_view about = "  Synthetic server: every request spins its service time. Runs on skyloft or on a Linux thread pool.\n";
+  std::string_view extra_usage;  // lines appended to the usage
+  // Takes the current argument if it is one of the program's flags (true), else false. May call
+  // args.usage() with a precise error.
+  std::function<bool(bench::Args&)> parse_flag;
+  bool mix_flag = true;  // whether --mix is accepted (a program that draws its own mix refuses it)
+};
+
+// Parses argv; a bad option prints "<program>: <precise error>" and the usage, then exits with 2.
 ServerOptions parse_server_options(int argc, char** argv);
+ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& program);
 
 }  // namespace skyloft::synthetic

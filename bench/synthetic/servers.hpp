@@ -23,4 +23,8 @@ int serve_linux(const ServerOptions& o);
 // Sweep the --rates with an in-process generator; prints the table and writes the CSV (report.hpp).
 int run_inprocess(const ServerOptions& o);
 
+// The whole program after parsing: the in-process sweep, or the network server of o.mode until SIGINT,
+// SIGTERM or --seconds. Returns the process exit status. `o` must outlive the call (tasks refer to it).
+int run_server(const ServerOptions& o);
+
 }  // namespace skyloft::synthetic

@@ -1,4 +1,5 @@
-// stop.cpp - when the network servers stop: g_stop, set by SIGINT / SIGTERM or a --seconds timer.
+// stop.cpp - when the network servers stop (g_stop, set by SIGINT / SIGTERM or a --seconds timer), and
+// run_server, which runs a mode until then.
 #include <signal.h>
 
 #include <chrono>
@@ -29,6 +30,21 @@ std::thread stop_after(double seconds) {
     }
     g_stop.store(true);
   });
+}
+
+}  // namespace skyloft::synthetic
+
+namespace skyloft::synthetic {
+
+int run_server(const ServerOptions& o) {
+  if (o.inprocess) return run_inprocess(o);
+  install_stop_signals();
+  std::thread timer;
+  if (o.seconds > 0) timer = stop_after(o.seconds);
+  const int status = o.mode == Mode::linux ? serve_linux(o) : serve_skyloft(o);
+  g_stop.store(true);
+  if (timer.joinable()) timer.join();
+  return status;
 }
 
 }  // namespace skyloft::synthetic

@@ -1,0 +1,119 @@
+#!/usr/bin/python3
+"""bench/run-rocksdb's plot and summary (Debian's /usr/bin/python3 and python3-matplotlib).
+
+Reads DIR/rocksdb_<setup>_<config>.csv (skyloft-loadgen's columns; setup: inprocess, tcp) and writes
+  DIR/rocksdb_slowdown.png  p99.9 slowdown vs offered load, one line per configuration, one panel per setup
+  DIR/rocksdb_summary.md    every configuration's maximum load with p99.9 slowdown <= the SLO (50) and its
+                            ratio to fifo-none; the best preemptive one against the target (>= 1.5x)
+The maximum load under the SLO is the highest offered rate up to the first point that misses it (p99.9
+slowdown above the SLO, or a request left unanswered), as in plot_run_all.py. A last column gives the same
+at ten times the SLO, for the trend where nothing meets it (a shared 2-core machine).
+
+usage: /usr/bin/python3 bench/plot_rocksdb.py --dir DIR [--slo 50] [--configs "linux fifo-none ..."] [--note TEXT]
+"""
+import argparse
+import csv
+import os
+import sys
+
+SETUPS = [("inprocess", "in-process generator"), ("tcp", "loopback TCP, skyloft-loadgen")]
+BASELINE = "fifo-none"
+
+
+def read_points(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("target_rps", "achieved_rps", "slow_p999", "unanswered"):
+            r[k] = float(r[k]) if r[k] != "" else float("nan")
+    return sorted(rows, key=lambda r: r["target_rps"])
+
+
+def max_load_under_slo(points, slo):
+    best = 0.0
+    for r in points:
+        if not r["slow_p999"] <= slo or r["unanswered"] > 0:
+            break
+        best = r["target_rps"]
+    return best
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--slo", type=float, default=50)
+    ap.add_argument("--configs", default="linux fifo-none fifo-5us fifo-10us fifo-20us")
+    ap.add_argument("--note", default="")
+    a = ap.parse_args()
+    configs = a.configs.split()
+    data = {}
+    for setup, _ in SETUPS:
+        for c in configs:
+            p = os.path.join(a.dir, f"rocksdb_{setup}_{c}.csv")
+            if os.path.exists(p):
+                data[(setup, c)] = read_points(p)
+    if not data:
+        sys.exit(f"plot_rocksdb: no rocksdb_*.csv in {a.dir}")
+    setups = [s for s in SETUPS if any((s[0], c) in data for c in configs)]
+
+    lines = ["# RocksDB series", "",
+             f"skyloft-rocksdb, 50% GET / 50% SCAN, Poisson, SLO p99.9 slowdown <= {a.slo:g}. {a.note}", ""]
+    for setup, title in setups:
+        lines += [f"## RocksDB, {title}", "",
+                  f"| configuration | max load with p99.9 slowdown <= {a.slo:g} (rps) | vs {BASELINE} | "
+                  f"p99.9 slowdown at that load | max load with p99.9 slowdown <= {10 * a.slo:g} (rps) |",
+                  "|---|---:|---:|---:|---:|"]
+        loads = {c: max_load_under_slo(data[(setup, c)], a.slo) for c in configs if (setup, c) in data}
+        base = loads.get(BASELINE, 0)
+        ratio = lambda x: f"{x / base:.2f}x" if base > 0 else "n/a"
+        for c, load in loads.items():
+            at = [r["slow_p999"] for r in data[(setup, c)] if r["target_rps"] == load]
+            relaxed = max_load_under_slo(data[(setup, c)], 10 * a.slo)
+            lines.append(f"| {c} | {load:.0f} | {ratio(load)} | {at[0] if at else float('nan'):.1f} | {relaxed:.0f} |")
+        preemptive = {c: v for c, v in loads.items() if c.startswith("fifo-") and c != BASELINE}
+        if preemptive:
+            best = max(preemptive, key=preemptive.get)
+            if base > 0:
+                r = preemptive[best] / base
+                verdict = f"{r:.2f}x {BASELINE} (target >= 1.5x: {'met' if r >= 1.5 else 'NOT met'})"
+            elif preemptive[best] > 0:
+                verdict = f"{BASELINE} meets the SLO at no point, {best} does up to {preemptive[best]:.0f} rps " \
+                          "(target >= 1.5x: met, the ratio is unbounded)"
+            else:
+                verdict = "no configuration meets the SLO at any point (target >= 1.5x: NOT met)"
+            lines += ["", f"Best preemptive configuration: **{best}**, {verdict}."]
+        lines.append("")
+    summary = "\n".join(lines)
+    with open(os.path.join(a.dir, "rocksdb_summary.md"), "w") as f:
+        f.write(summary)
+    print(summary)
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_rocksdb: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
+        return
+    fig, axes = plt.subplots(1, len(setups), figsize=(6.5 * len(setups), 4.5), squeeze=False)
+    for ax, (setup, title) in zip(axes[0], setups):
+        for c in configs:
+            pts = data.get((setup, c))
+            if pts:
+                ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r["slow_p999"], 1) for r in pts], marker="o",
+                        markersize=3, label=c)
+        ax.axhline(a.slo, color="grey", linestyle="--", linewidth=1, label=f"SLO {a.slo:g}")
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (k requests/s)")
+        ax.set_ylabel("p99.9 slowdown")
+        ax.set_title(f"RocksDB 50% GET / 50% SCAN, {title}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = os.path.join(a.dir, "rocksdb_slowdown.png")
+    fig.savefig(out, dpi=120)
+    print(f"plot_rocksdb: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
