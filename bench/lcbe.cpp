@@ -481,7 +481,8 @@ SeriesResult run_series(const Plan& plan, int run, Series s, Shared* sh) {
   const double point_s = static_cast<double>(plan.warmup_ns + plan.duration_ns + plan.drain_ns) / 1e9 + 0.05;
   const auto budget_ns = static_cast<std::uint64_t>((static_cast<double>(plan.loads.size()) * point_s * 3 + 20) * 1e9);
   std::optional<int> rc = wait_until(g_pids[kLc], bench::now_ns() + budget_ns);
-  if (!rc) return fail(fmt::format("the LC app did not finish within {:.0f} s", static_cast<double>(budget_ns) / 1e9));
+  if (!rc) return fail(fmt::format("the LC app did not finish within {:.0f} s ({} of {} points done)",
+                                   static_cast<double>(budget_ns) / 1e9, sh->npoints.load(), plan.loads.size()));
   g_pids[kLc] = 0;
   if (*rc != 0) return fail(fmt::format("the LC app exited with status {}", *rc));
   cleanup();

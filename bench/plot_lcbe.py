@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 SERIES = [("sky-alone", "skyloft, LC alone"), ("sky+be", "skyloft, LC + BE (lcbe)"),
           ("nice19", "Linux, BE at nice 19"), ("idle", "Linux, BE at SCHED_IDLE")]
+COLOR = {"sky-alone": "tab:blue", "sky+be": "tab:orange", "nice19": "tab:green", "idle": "tab:red"}  # same in both panels
 
 
 def by_series(rows, field):
@@ -40,7 +41,7 @@ def draw(ax, data, names, scale=1.0):
         y = [p[1] * scale for p in pts]
         lo = [(p[1] - p[2]) * scale for p in pts]
         hi = [(p[3] - p[1]) * scale for p in pts]
-        ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=label)
+        ax.errorbar(x, y, yerr=[lo, hi], marker="o", capsize=3, label=label, color=COLOR[key])
 
 
 def main():
