@@ -26,6 +26,7 @@
 #include <fmt/core.h>
 
 #include "bench_common.hpp"
+#include "inprocess.hpp"
 #include "pool.hpp"
 #include "realtime.hpp"
 #include "report.hpp"
@@ -35,70 +36,50 @@
 #include "units.hpp"
 
 namespace skyloft::synthetic {
+
+void PointState::run(std::size_t slot) {
+  if (!cancel.load(std::memory_order_relaxed)) {
+    (void)(*serve)(wire::Request{op[slot], slot, service[slot], intended[slot]});
+    done_at[slot] = skyloft::now_ns();
+  }
+  finished.fetch_add(1, std::memory_order_release);  // pairs with the generator's acquire load
+}
+
+LinuxPool::LinuxPool(const ServerOptions& o) {
+  for (int i = 0, n = pool_size(o); i < n; ++i) {
+    threads_.emplace_back([this, &o, i] {
+      pool_pin(o, i);
+      for (;;) {
+        std::unique_lock<std::mutex> l(m_);
+        cv_.wait(l, [this] { return stop_ || !q_.empty(); });
+        if (q_.empty()) return;
+        auto [state, slot] = q_.front();
+        q_.pop_front();
+        l.unlock();
+        state->run(slot);
+      }
+    });
+  }
+}
+
+LinuxPool::~LinuxPool() {
+  {
+    std::lock_guard<std::mutex> l(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void LinuxPool::submit(PointState* s, std::size_t slot) {
+  {
+    std::lock_guard<std::mutex> l(m_);
+    q_.emplace_back(s, slot);
+  }
+  cv_.notify_one();
+}
+
 namespace {
-
-constexpr std::uint64_t kNotDone = UINT64_MAX;
-
-// The requests of one load point; each slot is written by the one request that owns it.
-struct PointState {
-  const RequestHandler* serve = nullptr;
-  std::vector<std::uint64_t> intended, service, done_at;
-  std::vector<wire::Op> op;
-  std::atomic<std::uint64_t> finished{0};
-  std::atomic<bool> cancel{false};
-
-  void run(std::size_t slot) {
-    if (!cancel.load(std::memory_order_relaxed)) {
-      (void)(*serve)(wire::Request{op[slot], slot, service[slot], intended[slot]});
-      done_at[slot] = skyloft::now_ns();
-    }
-    finished.fetch_add(1, std::memory_order_release);  // pairs with the generator's acquire load
-  }
-};
-
-// A FIFO of request slots served by kernel threads.
-class LinuxPool {
- public:
-  LinuxPool(const ServerOptions& o) {
-    for (int i = 0, n = pool_size(o); i < n; ++i) {
-      threads_.emplace_back([this, &o, i] {
-        pool_pin(o, i);
-        for (;;) {
-          std::unique_lock<std::mutex> l(m_);
-          cv_.wait(l, [this] { return stop_ || !q_.empty(); });
-          if (q_.empty()) return;
-          auto [state, slot] = q_.front();
-          q_.pop_front();
-          l.unlock();
-          state->run(slot);
-        }
-      });
-    }
-  }
-  ~LinuxPool() {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  void submit(PointState* s, std::size_t slot) {
-    {
-      std::lock_guard<std::mutex> l(m_);
-      q_.emplace_back(s, slot);
-    }
-    cv_.notify_one();
-  }
-  std::size_t size() const { return threads_.size(); }
-
- private:
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::pair<PointState*, std::size_t>> q_;
-  bool stop_ = false;
-  std::vector<std::thread> threads_;
-};
 
 void sleep_until_ns(std::uint64_t t) {
   const std::uint64_t now = skyloft::now_ns();
@@ -111,14 +92,19 @@ void sleep_until_ns(std::uint64_t t) {
   ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
 }
 
+}  // namespace
+
 loadgen::PointResult run_point(const ServerOptions& o, double rate,
-                               const std::function<void(PointState*, std::size_t)>& submit) {
+                               const std::function<void(PointState*, std::size_t)>& submit,
+                               const std::function<void(const PointState&)>& inspect) {
   PointState st;
   st.serve = &o.serve;
   std::mt19937_64 rng(o.seed * 1000003 + static_cast<std::uint64_t>(rate));
   loadgen::ArrivalProcess arrivals(o.arrival, rate);
   const std::uint64_t t0 = skyloft::now_ns() + 10'000'000;
   const std::uint64_t measure_from = t0 + o.warmup_ns, send_end = measure_from + o.duration_ns;
+  st.measure_from = measure_from;
+  st.send_end = send_end;
   auto in_window = [&](std::uint64_t t) { return t >= measure_from && t < send_end; };
   const auto expected = static_cast<std::size_t>(rate * static_cast<double>(send_end - t0) / 1e9 * 1.2) + 64;
   st.intended.reserve(expected);
@@ -154,6 +140,7 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
   while (st.finished.load(std::memory_order_acquire) < st.intended.size()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (inspect) inspect(st);
   for (std::size_t i = 0; i < st.intended.size(); ++i) {
     const std::uint64_t done = st.done_at[i];
     if (done != kNotDone && in_window(done)) ++r.completed_in_window;
@@ -174,8 +161,6 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
   }
   return r;
 }
-
-}  // namespace
 
 int run_inprocess(const ServerOptions& o) {
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
