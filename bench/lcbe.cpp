@@ -51,6 +51,7 @@
 
 #include "bench_common.hpp"
 #include "inprocess.hpp"
+#include "spin.hpp"
 #include "realtime.hpp"
 #include "skyloft/skyloft.hpp"
 #include "units.hpp"
@@ -179,6 +180,7 @@ struct Plan {
 
 syn::ServerOptions point_options(const Plan& plan, int run) {
   syn::ServerOptions o;
+  o.serve = syn::serve_request;  // the synthetic spin
   o.mix = skyloft::loadgen::RequestMix::parse(plan.mix_text);
   o.warmup_ns = plan.warmup_ns;
   o.duration_ns = plan.duration_ns;
