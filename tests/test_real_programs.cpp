@@ -194,7 +194,7 @@ TEST(RealPrograms, SysbenchThreadsCountsTheSameEvents) {
 // a `__thread` variable (sb_mutex.c: "if (tls_counter++ > 0) no more events"). Under skyloft-run threads
 // share their worker's thread-locals, so with 2 workers only 2 of the 4 threads ever run an event
 // (measured: "total number of events: 2", natively 4).
-TEST(RealPrograms, DISABLED_SysbenchMutexRunsOneEventPerThread) {
+TEST(RealPrograms, SysbenchMutexRunsOneEventPerThread) {
   REQUIRE_PROGRAM(sysbench, "sysbench", "sysbench");
   const std::vector<std::string> cmd = {sysbench, "mutex", "--threads=4", "--mutex-locks=20000", "run"};
   Outcome native = run(cmd);
