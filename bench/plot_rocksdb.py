@@ -16,6 +16,9 @@ import csv
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plot_sweep  # noqa: E402  (bench/plot_sweep.py)
+
 SETUPS = [("inprocess", "in-process generator"), ("tcp", "loopback TCP, skyloft-loadgen")]
 BASELINE = "fifo-none"
 
@@ -83,36 +86,11 @@ def main():
                 verdict = "no configuration meets the SLO at any point (target >= 1.5x: NOT met)"
             lines += ["", f"Best preemptive configuration: **{best}**, {verdict}."]
         lines.append("")
-    summary = "\n".join(lines)
-    with open(os.path.join(a.dir, "rocksdb_summary.md"), "w") as f:
-        f.write(summary)
-    print(summary)
-
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot_rocksdb: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
-        return
-    fig, axes = plt.subplots(1, len(setups), figsize=(6.5 * len(setups), 4.5), squeeze=False)
-    for ax, (setup, title) in zip(axes[0], setups):
-        for c in configs:
-            pts = data.get((setup, c))
-            if pts:
-                ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r["slow_p999"], 1) for r in pts], marker="o",
-                        markersize=3, label=c)
-        ax.axhline(a.slo, color="grey", linestyle="--", linewidth=1, label=f"SLO {a.slo:g}")
-        ax.set_yscale("log")
-        ax.set_xlabel("offered load (k requests/s)")
-        ax.set_ylabel("p99.9 slowdown")
-        ax.set_title(f"RocksDB 50% GET / 50% SCAN, {title}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = os.path.join(a.dir, "rocksdb_slowdown.png")
-    fig.savefig(out, dpi=120)
-    print(f"plot_rocksdb: wrote {out}")
+    plot_sweep.write_summary(os.path.join(a.dir, "rocksdb_summary.md"), lines)
+    plt = plot_sweep.pyplot("plot_rocksdb")
+    if plt is not None:
+        plot_sweep.plot_vs_load(plt, "plot_rocksdb", os.path.join(a.dir, "rocksdb_slowdown.png"), setups, configs, data,
+                                "slow_p999", a.slo, f"SLO {a.slo:g}", "p99.9 slowdown", "RocksDB 50% GET / 50% SCAN")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ import csv
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plot_sweep  # noqa: E402  (bench/plot_sweep.py)
+
 SETUPS = [("inprocess", "in-process generator"), ("tcp", "loopback TCP, skyloft-loadgen")]
 
 
@@ -80,36 +83,11 @@ def main():
                       f"{'met' if bl >= 1.5 else 'NOT met'}), {bs:.2f}x sq-none (target >= 1.3x: "
                       f"{'met' if bs >= 1.3 else 'NOT met'})."]
         lines.append("")
-    summary = "\n".join(lines)
-    with open(os.path.join(a.dir, "summary.md"), "w") as f:
-        f.write(summary)
-    print(summary)
-
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot_run_all: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
-        return
-    fig, axes = plt.subplots(1, len(setups), figsize=(6.5 * len(setups), 4.5), squeeze=False)
-    for ax, (setup, title) in zip(axes[0], setups):
-        for c in configs:
-            pts = data.get((setup, c))
-            if pts:
-                ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r["p99_us"], 1) for r in pts], marker="o",
-                        markersize=3, label=c)
-        ax.axhline(a.slo_us, color="grey", linestyle="--", linewidth=1, label=f"SLO {a.slo_us:g} us")
-        ax.set_yscale("log")
-        ax.set_xlabel("offered load (k requests/s)")
-        ax.set_ylabel("p99 latency (us)")
-        ax.set_title(f"synthetic bimodal, {title}")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = os.path.join(a.dir, "synthetic_p99.png")
-    fig.savefig(out, dpi=120)
-    print(f"plot_run_all: wrote {out}")
+    plot_sweep.write_summary(os.path.join(a.dir, "summary.md"), lines)
+    plt = plot_sweep.pyplot("plot_run_all")
+    if plt is not None:
+        plot_sweep.plot_vs_load(plt, "plot_run_all", os.path.join(a.dir, "synthetic_p99.png"), setups, configs, data,
+                                "p99_us", a.slo_us, f"SLO {a.slo_us:g} us", "p99 latency (us)", "synthetic bimodal")
 
 
 if __name__ == "__main__":

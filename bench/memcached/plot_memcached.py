@@ -17,6 +17,9 @@ import csv
 import os
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import plot_sweep  # noqa: E402  (bench/plot_sweep.py)
+
 
 def read_points(path):
     with open(path, newline="") as f:
@@ -91,17 +94,9 @@ def main():
             for r in rows:
                 lines.append(f"| {r['server']} | {r['tps']} | {r['avg_us']} | {r['min_us']} | {r['max_us']} |")
     lines.append("")
-    summary = "\n".join(lines)
-    with open(os.path.join(a.dir, "memcached_summary.md"), "w") as f:
-        f.write(summary)
-    print(summary)
-
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot_memcached: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
+    plot_sweep.write_summary(os.path.join(a.dir, "memcached_summary.md"), lines)
+    plt = plot_sweep.pyplot("plot_memcached")
+    if plt is None:
         return
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, q in zip(axes, ("p50_us", "p99_us")):

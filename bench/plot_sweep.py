@@ -1,0 +1,46 @@
+"""plot_sweep.py - what the sweep plotters of bench/ share (plot_run_all, plot_rocksdb, memcached's
+plot_memcached): writing the markdown summary, loading matplotlib (Debian's python3-matplotlib), and one
+figure of a latency metric against offered load, one panel per setup."""
+import os
+import sys
+
+
+def write_summary(path, lines):
+    """Writes the summary lines to `path` and prints them."""
+    summary = "\n".join(lines)
+    with open(path, "w") as f:
+        f.write(summary)
+    print(summary)
+
+
+def pyplot(prog):
+    """matplotlib.pyplot with a file backend, or None (with a message naming the Debian package)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print(f"{prog}: matplotlib missing (Debian: python3-matplotlib); no plot", file=sys.stderr)
+        return None
+    return plt
+
+
+def plot_vs_load(plt, prog, out, setups, configs, data, metric, slo, slo_label, ylabel, title):
+    """One log-scale panel per (setup, setup_title): data[(setup, config)] rows' `metric` against target_rps."""
+    fig, axes = plt.subplots(1, len(setups), figsize=(6.5 * len(setups), 4.5), squeeze=False)
+    for ax, (setup, setup_title) in zip(axes[0], setups):
+        for c in configs:
+            pts = data.get((setup, c))
+            if pts:
+                ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r[metric], 1) for r in pts], marker="o",
+                        markersize=3, label=c)
+        ax.axhline(slo, color="grey", linestyle="--", linewidth=1, label=slo_label)
+        ax.set_yscale("log")
+        ax.set_xlabel("offered load (k requests/s)")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title}, {setup_title}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    print(f"{prog}: wrote {out}")
