@@ -117,6 +117,7 @@ void task_entry(void* arg, void* transfer) {
   arch::context_started();
   finish_switch(transfer);
   auto* t = static_cast<Task*>(arg);
+  if (t->ctx.tls_tp != nullptr) task_tls_started();
   RuntimeSection::leave(t);  // a task starts at depth 1
   try {
     t->body(t->payload);

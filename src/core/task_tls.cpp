@@ -9,6 +9,7 @@
 #include "core/task_tls.hpp"
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,6 +60,7 @@ struct Glibc {
   AllocateFn allocate = nullptr;
   DeallocateFn deallocate = nullptr;
   DtorsFn call_tls_dtors = nullptr;
+  DtorsFn ctype_init = nullptr;      // __ctype_init: points the thread's ctype table pointers at the locale
   std::ptrdiff_t tid = -1;           // struct pthread::tid, from the thread pointer
   std::ptrdiff_t resp = 0;           // libc's __resp thread-local, from the thread pointer
   std::ptrdiff_t res_state = -1;     // struct pthread::res (where a glibc thread's __resp points)
@@ -68,6 +70,43 @@ struct Glibc {
 Glibc g_glibc;
 
 unsigned char* at(void* tp, std::ptrdiff_t off) { return static_cast<unsigned char*>(tp) + off; }
+
+// ---- setuid and friends (T5) ----
+// glibc makes a credential change process-wide by signalling every thread in its list (SIGSETXID, the
+// second real-time signal) and waiting until each handler cleared a bit in THAT thread's struct pthread,
+// which the handler finds as THREAD_SELF. A kernel thread running a task has the task's block as
+// THREAD_SELF, so the bit would never clear and setuid() would spin forever. The wrapper below runs glibc's
+// handler on the thread's own block, then returns to the task's.
+constexpr int kSigSetxid = 33;  // glibc's SIGSETXID (__SIGRTMIN + 1)
+struct KernelSigaction {        // the rt_sigaction system call's layout on x86-64
+  void (*handler)(int, siginfo_t*, void*);
+  unsigned long flags;
+  void (*restorer)();
+  std::uint64_t mask;
+};
+void (*g_glibc_setxid)(int, siginfo_t*, void*) = nullptr;  // written once before any task exists
+
+void setxid_on_own_block(int sig, siginfo_t* info, void* ctx) {
+  void* running = arch::thread_pointer();
+  Processor* p = this_proc();
+  KThread* kt = p != nullptr ? p->kthread.load(std::memory_order_relaxed) : nullptr;
+  void* own = kt != nullptr ? kt->loop_ctx.tls_tp : nullptr;
+  if (own != nullptr && own != running) arch::set_thread_pointer(own);
+  g_glibc_setxid(sig, info, ctx);
+  if (own != nullptr && own != running) arch::set_thread_pointer(running);
+}
+
+void wrap_setxid_handler() {
+  KernelSigaction act{};
+  if (syscall(SYS_rt_sigaction, kSigSetxid, nullptr, &act, sizeof act.mask) != 0) return;
+  if (act.handler == nullptr || reinterpret_cast<void*>(act.handler) == SIG_DFL ||
+      reinterpret_cast<void*>(act.handler) == SIG_IGN) {
+    return;  // glibc installs it at start-up; without it there is nothing to wrap
+  }
+  g_glibc_setxid = act.handler;
+  act.handler = &setxid_on_own_block;
+  syscall(SYS_rt_sigaction, kSigSetxid, &act, nullptr, sizeof act.mask);
+}
 
 // Runs on a thread glibc's pthread_create made: measures the struct pthread offsets there.
 void probe_glibc_thread(void* arg) {
@@ -91,10 +130,12 @@ void prepare(Glibc& g) {
   g.allocate = reinterpret_cast<AllocateFn>(dlsym(RTLD_DEFAULT, "_dl_allocate_tls"));
   g.deallocate = reinterpret_cast<DeallocateFn>(dlsym(RTLD_DEFAULT, "_dl_deallocate_tls"));
   g.call_tls_dtors = reinterpret_cast<DtorsFn>(dlsym(RTLD_DEFAULT, "__call_tls_dtors"));
+  g.ctype_init = reinterpret_cast<DtorsFn>(dlsym(RTLD_DEFAULT, "__ctype_init"));
   auto* resp = static_cast<unsigned char*>(dlsym(RTLD_DEFAULT, "__resp"));  // this thread's instance
-  if (g.allocate == nullptr || g.deallocate == nullptr || g.call_tls_dtors == nullptr || resp == nullptr) {
+  if (g.allocate == nullptr || g.deallocate == nullptr || g.call_tls_dtors == nullptr || g.ctype_init == nullptr ||
+      resp == nullptr) {
     g.error = "this C library does not export glibc's TLS entry points (_dl_allocate_tls, _dl_deallocate_tls, "
-              "__call_tls_dtors, __resp)";
+              "__call_tls_dtors, __ctype_init, __resp)";
     return;
   }
   void* tp = arch::thread_pointer();
@@ -118,6 +159,7 @@ void prepare(Glibc& g) {
   g_task_tls.preempt =
       reinterpret_cast<unsigned char*>(&detail::skyloft_preempt_word) - static_cast<unsigned char*>(tp);
   arch::detect_wrfsbase();
+  wrap_setxid_handler();
 }
 
 }  // namespace
@@ -152,6 +194,8 @@ void* task_tls_create(std::uint64_t id) {
 void task_tls_destroy(void* tp) noexcept { g_glibc.deallocate(tp, /*dealloc_tcb=*/true); }
 
 void task_tls_run_destructors() noexcept { g_glibc.call_tls_dtors(); }
+
+void task_tls_started() noexcept { g_glibc.ctype_init(); }
 
 bool task_tls_on() noexcept {
   RuntimeCore* rt = current_runtime();

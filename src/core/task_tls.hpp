@@ -51,6 +51,10 @@ std::string task_tls_prepare();
 void* task_tls_create(std::uint64_t id);
 void task_tls_destroy(void* tp) noexcept;
 
+// T2: what glibc's start_thread does in a new thread's own block before its function runs: the ctype
+// tables (isspace, toupper: thread-locals that start null). Called first thing in the task.
+void task_tls_started() noexcept;
+
 // T4: runs the calling task's thread_local destructors.
 void task_tls_run_destructors() noexcept;
 
