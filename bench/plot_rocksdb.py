@@ -23,22 +23,8 @@ SETUPS = [("inprocess", "in-process generator"), ("tcp", "loopback TCP, skyloft-
 BASELINE = "fifo-none"
 
 
-def read_points(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for k in ("target_rps", "achieved_rps", "slow_p999", "unanswered"):
-            r[k] = float(r[k]) if r[k] != "" else float("nan")
-    return sorted(rows, key=lambda r: r["target_rps"])
-
-
 def max_load_under_slo(points, slo):
-    best = 0.0
-    for r in points:
-        if not r["slow_p999"] <= slo or r["unanswered"] > 0:
-            break
-        best = r["target_rps"]
-    return best
+    return plot_sweep.max_load(points, lambda r: r["slow_p999"] <= slo and r["unanswered"] == 0)
 
 
 def main():
@@ -49,12 +35,8 @@ def main():
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     configs = a.configs.split()
-    data = {}
-    for setup, _ in SETUPS:
-        for c in configs:
-            p = os.path.join(a.dir, f"rocksdb_{setup}_{c}.csv")
-            if os.path.exists(p):
-                data[(setup, c)] = read_points(p)
+    data = plot_sweep.read_series(a.dir, "rocksdb_{setup}_{config}.csv", SETUPS, configs,
+                                  ("target_rps", "achieved_rps", "slow_p999", "unanswered"))
     if not data:
         sys.exit(f"plot_rocksdb: no rocksdb_*.csv in {a.dir}")
     setups = [s for s in SETUPS if any((s[0], c) in data for c in configs)]

@@ -24,22 +24,8 @@ import plot_sweep  # noqa: E402  (bench/plot_sweep.py)
 SETUPS = [("inprocess", "in-process generator"), ("tcp", "loopback TCP, skyloft-loadgen")]
 
 
-def read_points(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for k in ("target_rps", "achieved_rps", "p99_us", "p50_us", "unanswered"):
-            r[k] = float(r[k])
-    return sorted(rows, key=lambda r: r["target_rps"])
-
-
 def max_load_under_slo(points, slo_us):
-    best = 0.0
-    for r in points:
-        if r["p99_us"] > slo_us or r["unanswered"] > 0:
-            break
-        best = r["target_rps"]
-    return best
+    return plot_sweep.max_load(points, lambda r: r["p99_us"] <= slo_us and r["unanswered"] == 0)
 
 
 def main():
@@ -50,12 +36,8 @@ def main():
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     configs = a.configs.split()
-    data = {}
-    for setup, _ in SETUPS:
-        for c in configs:
-            p = os.path.join(a.dir, f"synthetic_{setup}_{c}.csv")
-            if os.path.exists(p):
-                data[(setup, c)] = read_points(p)
+    data = plot_sweep.read_series(a.dir, "synthetic_{setup}_{config}.csv", SETUPS, configs,
+                                  ("target_rps", "achieved_rps", "p99_us", "p50_us", "unanswered"))
     if not data:
         sys.exit(f"plot_run_all: no synthetic_*.csv in {a.dir}")
     setups = [s for s in SETUPS if any((s[0], c) in data for c in configs)]

@@ -44,3 +44,35 @@ def plot_vs_load(plt, prog, out, setups, configs, data, metric, slo, slo_label, 
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     print(f"{prog}: wrote {out}")
+
+
+def read_points(path, fields):
+    """A skyloft-loadgen CSV's rows sorted by target rate, with `fields` as floats (an empty cell is nan)."""
+    import csv
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in fields:
+            r[k] = float(r[k]) if r[k] != "" else float("nan")
+    return sorted(rows, key=lambda r: r["target_rps"])
+
+
+def max_load(points, within_slo):
+    """The highest target rate before the first point (in rate order) that `within_slo` rejects; 0 if none."""
+    best = 0.0
+    for r in points:
+        if not within_slo(r):
+            break
+        best = r["target_rps"]
+    return best
+
+
+def read_series(directory, name, setups, configs, fields):
+    """{(setup, config): points} for every `name.format(setup=..., config=...)` CSV present in `directory`."""
+    data = {}
+    for setup, _ in setups:
+        for c in configs:
+            p = os.path.join(directory, name.format(setup=setup, config=c))
+            if os.path.exists(p):
+                data[(setup, c)] = read_points(p, fields)
+    return data

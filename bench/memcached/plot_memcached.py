@@ -22,21 +22,11 @@ import plot_sweep  # noqa: E402  (bench/plot_sweep.py)
 
 
 def read_points(path):
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    for r in rows:
-        for k in ("target_rps", "achieved_rps", "p50_us", "p99_us", "unanswered", "errors"):
-            r[k] = float(r[k])
-    return sorted(rows, key=lambda r: r["target_rps"])
+    return plot_sweep.read_points(path, ("target_rps", "achieved_rps", "p50_us", "p99_us", "unanswered", "errors"))
 
 
 def max_load_under_slo(points, slo_us):
-    best = 0.0
-    for r in points:
-        if r["p99_us"] > slo_us or r["unanswered"] > 0 or r["errors"] > 0:
-            break
-        best = r["target_rps"]
-    return best
+    return plot_sweep.max_load(points, lambda r: r["p99_us"] <= slo_us and r["unanswered"] == 0 and r["errors"] == 0)
 
 
 def main():
