@@ -148,7 +148,7 @@ TEST(TaskTls, LibcThreadStateUnderPreemption) {
     for (int i = 0; i < kTasks; ++i) {
       hs.push_back(skyloft::spawn([&, i] {
         std::vector<std::unique_ptr<char[]>> live(64);
-        for (int r = 0; r < scaled(40000); ++r) {
+        for (std::size_t r = 0; r < scaled(40000); ++r) {
           auto& slot = live[static_cast<std::size_t>(r) % live.size()];
           if (slot && slot[0] != static_cast<char>(i)) bad_memory.fetch_add(1);
           std::size_t n = 16 + static_cast<std::size_t>((r * 37) % 900);
