@@ -325,20 +325,31 @@ TEST_F(EnvConfig, MalformedNumbersThrowInFromEnv) {
   }
 }
 
-TEST_F(EnvConfig, StackGuard) {
-  EXPECT_TRUE(Config::from_env().stack_guard) << "guard pages by default";
-  {
-    ScopedEnv g("SKYLOFT_STACK_GUARD", "0");
-    EXPECT_FALSE(Config::from_env().stack_guard);
-  }
-  {
-    ScopedEnv g("SKYLOFT_STACK_GUARD", " 1 ");
-    EXPECT_TRUE(Config::from_env().stack_guard);
-  }
-  for (const char* v : {"", "yes", "true", "2", "01", "-1", "0x0", "off"}) {
-    SCOPED_TRACE(std::string("SKYLOFT_STACK_GUARD=\"") + v + "\"");
-    ScopedEnv g("SKYLOFT_STACK_GUARD", v);
-    EXPECT_CONFIG_ERROR(Config::from_env(), std::string("SKYLOFT_STACK_GUARD='") + v + "' must be 0");
+// The 0/1 switches: each accepts exactly "0" or "1" (spaces trimmed) and names itself in the error.
+TEST_F(EnvConfig, OnOffSwitches) {
+  struct Switch {
+    const char* name;
+    bool Config::*field;
+    bool by_default;
+  };
+  for (const Switch& sw : {Switch{"SKYLOFT_STACK_GUARD", &Config::stack_guard, true},
+                           Switch{"SKYLOFT_SPIN_YIELD", &Config::spin_yield, true},
+                           Switch{"SKYLOFT_TASK_TLS", &Config::task_tls, false}}) {
+    SCOPED_TRACE(sw.name);
+    EXPECT_EQ(Config::from_env().*sw.field, sw.by_default);
+    {
+      ScopedEnv g(sw.name, "0");
+      EXPECT_FALSE(Config::from_env().*sw.field);
+    }
+    {
+      ScopedEnv g(sw.name, " 1 ");
+      EXPECT_TRUE(Config::from_env().*sw.field);
+    }
+    for (const char* v : {"", "yes", "true", "2", "01", "-1", "0x0", "off"}) {
+      SCOPED_TRACE(std::string("value \"") + v + "\"");
+      ScopedEnv g(sw.name, v);
+      EXPECT_CONFIG_ERROR(Config::from_env(), std::string(sw.name) + "='" + v + "' must be 0");
+    }
   }
 }
 

@@ -394,6 +394,63 @@ TEST_P(Io, ParkedWorkerWakesOnACompletionAndOnAnUnpark) {
   EXPECT_GT(rt.stats().size(), 0u);
 }
 
+// uring U6: the kernel holds a completion for the thread that submitted it until that thread enters the
+// kernel. A task that runs on and on (no preemption here) keeps its thread out of the kernel: the other,
+// spinning worker must nudge it, reap the completion and run the reader, long before the spinner stops.
+TEST(IoUring, ACompletionHeldForABusyWorkerIsDeliveredByAnotherOne) {
+  if (!io::uring_available()) GTEST_SKIP() << "io_uring unavailable here";
+  Watchdog watchdog;
+  Config c = io_config("uring", 2);
+  c.spin_us = 1'000'000;  // the helping worker stays awake (a parked one polls nothing)
+  const auto cores = skyloft::allowed_cores();
+  if (cores.size() < 2) GTEST_SKIP() << "needs two cores";
+  Runtime rt(c);
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  io::TcpStream reader_end{io::Fd(sv[0])};
+  std::atomic<int> reader_worker{-1};
+  std::atomic<bool> read_done{false}, stop_spinning{false}, read_waited_for_spinner{false};
+  skyloft::SpawnOptions on_first;
+  on_first.core = cores[0];
+  auto reader = skyloft::spawn(
+      [&] {
+        reader_worker = skyloft::this_task::worker_index();
+        char b;
+        auto r = reader_end.read_exact(&b, 1);  // parks; submitted to this worker's ring
+        EXPECT_TRUE(r.ok()) << r.error().message();
+        read_done = true;
+      },
+      on_first);
+  ASSERT_TRUE(thread_wait_until([&] { return reader_worker.load() >= 0; }));
+  std::this_thread::sleep_for(20ms);  // the read is in the ring of the reader's worker
+  skyloft::SpawnOptions pinned;
+  pinned.core = cores[static_cast<std::size_t>(reader_worker.load())];
+  pinned.pin = true;
+  std::atomic<bool> spinning{false};
+  auto spinner = skyloft::spawn(
+      [&] {
+        spinning = true;
+        while (!stop_spinning.load(std::memory_order_relaxed)) {
+        }
+        read_waited_for_spinner = !read_done.load();
+      },
+      pinned);
+  ASSERT_TRUE(thread_wait_until([&] { return spinning.load(); }));
+  std::this_thread::sleep_for(5ms);
+  ASSERT_EQ(write(sv[1], "x", 1), 1);
+  const bool delivered = thread_wait_until([&] { return read_done.load(); }, slack());
+  stop_spinning = true;
+  spinner.join();
+  reader.join();
+  close(sv[1]);
+  EXPECT_TRUE(delivered) << "the completion waited for the spinning task";
+  EXPECT_FALSE(read_waited_for_spinner.load());
+  std::uint64_t nudges = 0;
+  for (const auto& w : rt.stats()) nudges += w.io_nudges;
+  // Usually nudged; the kernel's own tick may deliver it first (CONFIG_HZ), so this is not asserted.
+  std::printf("reader's worker nudged %llu time(s)\n", static_cast<unsigned long long>(nudges));
+}
+
 TEST_P(Io, ShutdownCancelsAndReportsTasksBlockedInIo) {
   Runtime rt(config());
   io::TcpListener l = listen_loopback();

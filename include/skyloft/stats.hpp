@@ -23,6 +23,9 @@ struct WorkerStats {
                                        // (escapes) its task kept running code that may not be interrupted
   std::uint64_t escapes = 0;           // of those: hand-offs by the preemption handler of a task stuck in
                                        // unpreemptible code (libc, no_preempt_libs) while others waited
+  std::uint64_t io_nudges = 0;         // times another worker interrupted this worker's thread so that it
+                                       // delivered I/O completions the kernel held for it while one of its
+                                       // tasks ran without reaching a scheduling point (io_uring backend)
 };
 
 }  // namespace skyloft

@@ -160,6 +160,17 @@ std::vector<int> allowed_cores() {
   return cores;
 }
 
+namespace {
+// A 0/1 environment switch; the error names both meanings.
+bool parse_env_flag(const char* name, const char* value, const char* meaning0, const char* meaning1) {
+  const std::string g = trim(value);
+  if (g != "0" && g != "1") {
+    throw ConfigError(fmt::format("{}='{}' must be 0 ({}) or 1 ({})", name, value, meaning0, meaning1));
+  }
+  return g == "1";
+}
+}  // namespace
+
 Config Config::from_env() {
   Config c;
   if (const char* v = std::getenv("SKYLOFT_POLICY")) {
@@ -171,25 +182,18 @@ Config Config::from_env() {
     c.stack_size = parse_env_number<std::size_t>("SKYLOFT_STACK_SIZE", v, SIZE_MAX);
   }
   if (const char* v = std::getenv("SKYLOFT_STACK_GUARD")) {
-    std::string g = trim(v);
-    if (g != "0" && g != "1") {
-      throw ConfigError(fmt::format("SKYLOFT_STACK_GUARD='{}' must be 0 (stacks carved from shared slabs with a "
-                                    "canary, no per-task memory map) or 1 (a guard page per stack)",
-                                    v));
-    }
-    c.stack_guard = g == "1";
+    c.stack_guard = parse_env_flag("SKYLOFT_STACK_GUARD", v, "stacks carved from shared slabs with a canary, no per-task memory map",
+                                   "a guard page per stack");
   }
   if (const char* v = std::getenv("SKYLOFT_TASK_TLS")) {
-    std::string g = trim(v);
-    if (g != "0" && g != "1") {
-      throw ConfigError(fmt::format("SKYLOFT_TASK_TLS='{}' must be 0 (tasks share their worker thread's "
-                                    "thread-locals) or 1 (a TLS block per task)",
-                                    v));
-    }
-    c.task_tls = g == "1";
+    c.task_tls = parse_env_flag("SKYLOFT_TASK_TLS", v, "tasks share their worker thread's thread-locals", "a TLS block per task");
   }
   if (const char* v = std::getenv("SKYLOFT_SPIN_US")) {
     c.spin_us = parse_env_number<std::uint32_t>("SKYLOFT_SPIN_US", v, 1'000'000);
+  }
+  if (const char* v = std::getenv("SKYLOFT_SPIN_YIELD")) {
+    c.spin_yield = parse_env_flag("SKYLOFT_SPIN_YIELD", v, "an idle worker spins with PAUSE",
+                                  "an idle worker yields its core between looks for work");
   }
   if (const char* v = std::getenv("SKYLOFT_PREEMPT")) c.preempt = trim(v);
   if (const char* v = std::getenv("SKYLOFT_QUANTUM_US")) {

@@ -6,6 +6,10 @@
 //            processor runs them, as Go's do: a sleeper whose own processor runs a long task still wakes).
 //   spin     Config::spin_us; is_idle() is true meanwhile (policies hand work to spinning processors
 //            without a wake-up) and nr_spinning counts it (notify_work_available skips waking others).
+//            With Config::spin_yield each look is followed by sched_yield(): alone on its core the thread
+//            looks again within a system call (~0.2 us), but a thread of another process that shares the
+//            core (a load generator, a client, a build) runs instead of waiting for the spin to end; and
+//            the system call's return runs the io_uring completions the kernel holds for this thread.
 //   park     until a kick, the earliest of its own timers, or the earliest timer of a processor that runs
 //            a task. parked_forever (parked with no deadline) is what shutdown uses to detect quiescence.
 // Under a daemon (Processor::app) the loop first waits for the core to be this application's, and its idle
@@ -91,6 +95,14 @@ struct ProcIdle {
   }
   bool stop() const { return rt.stopping.load(std::memory_order_acquire); }
   bool spin_more(std::uint64_t spun_ns) const { return spun_ns < std::uint64_t{rt.config.spin_us} * 1000; }
+  // Config::spin_yield: give the core to any other runnable thread between looks (see the file comment).
+  void relax() {
+    if (rt.config.spin_yield) {
+      sched_yield();
+    } else {
+      for (int i = 0; i < 16; ++i) cpu_relax();
+    }
+  }
   std::uint64_t deadline() const { return std::min(p->timers.earliest(), earliest_busy_timer(rt, p)); }
   void spinning(bool on) {
     p->idle.store(on, std::memory_order_relaxed);

@@ -86,6 +86,7 @@ class ParkWord {
 //   void park_begin()        before P1: e.g. count parked threads (wakers read the count after W1)
 //   void sleeping(uint64_t)  P3 is about to sleep until the deadline
 //   void park_end()          after P3, or after P2 found work
+//   void relax()             (optional) between two looks of I1; without it, a short run of PAUSEs
 // Defaults for clients that park at once with no deadline and keep no counts (spares, the ticker).
 struct ParkAtOnce {
   bool spin_more(std::uint64_t) const { return false; }
@@ -111,7 +112,11 @@ bool spin_then_park(ParkWord& word, Client& c) {
         return false;
       }
       if (!c.spin_more(now_ns() - spin_start)) break;
-      for (int i = 0; i < 16; ++i) cpu_relax();
+      if constexpr (requires { c.relax(); }) {
+        c.relax();
+      } else {
+        for (int i = 0; i < 16; ++i) cpu_relax();
+      }
     }
     c.spinning(false);
     c.park_begin();

@@ -109,6 +109,7 @@ struct alignas(64) Processor {
   // Who owns the processor and how: (kthread serial << 8) | kOwn* (handoff.hpp). Written with CAS only.
   std::atomic<std::uint64_t> own_word{0};
   std::atomic<std::uint64_t> blocking_since{0};  // now_ns() when a BlockingSection began (sysmon reads)
+  std::atomic<std::uint64_t> io_nudges{0};  // other processors' I/O nudges of this one's thread (they add)
 };
 
 extern "C" __thread Processor* sky_tl_proc __attribute__((tls_model("initial-exec")));

@@ -70,6 +70,7 @@ void IoPoller::ops_removed(unsigned n) noexcept {
 }
 
 void IoPoller::poll(Processor& p, std::uint64_t now) noexcept {
+  last_poll_ns_.store(now, std::memory_order_relaxed);
   submit_pending();
   if (ops_in_flight() != 0) reap();
   if (now >= next_help_) {  // R2
@@ -77,7 +78,9 @@ void IoPoller::poll(Processor& p, std::uint64_t now) noexcept {
     for (IoPoller* q : g_io.pollers) {
       if (q == this) continue;
       interval = std::min(interval, q->help_interval_ns());
-      if (q->ops_in_flight() != 0 && q->maybe_ready()) q->reap();
+      if (q->ops_in_flight() == 0) continue;
+      if (q->maybe_ready()) q->reap();
+      q->nudge_if_stalled(now);
     }
     next_help_ = interval == 0 ? 0 : now + interval;
   }

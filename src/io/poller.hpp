@@ -12,7 +12,8 @@
 //   R2. At its poll point a processor submits its own prepared SQEs, reaps its own completions, and reaps
 //       other pollers' completions (uring: a look at their CQ tails at every poll point; epoll: a system
 //       call, so at most every 20 us). A long task alone on its core is never interrupted by the
-//       tickless preemption, so without R2 its ring would hold completions until it blocks.
+//       tickless preemption, so without R2 its ring would hold completions until it blocks (with uring the
+//       kernel holds them for the owner's thread; the helper nudges that thread: uring_poller.cpp U6).
 //   R3. The completion queue has one consumer at a time (cq lock; other processors only try-lock it; the
 //       owner holds it while it sleeps in its ring, so the others skip that ring). Submission stays
 //       owner-only.
@@ -104,6 +105,12 @@ class IoPoller : public PollSource, public ParkBackend {
   virtual bool maybe_ready() const noexcept = 0;
   // How often another processor may help this one (0: at every poll point).
   virtual std::uint64_t help_interval_ns() const noexcept = 0;
+  // Any processor, while helping (R2): make this poller's owner deliver what the kernel holds for it, if a
+  // task has kept the owner from its poll point for long (uring U6).
+  virtual void nudge_if_stalled(std::uint64_t) noexcept {}
+
+  // When the owner last passed its poll point (U6 reads it to tell a long-running task).
+  std::uint64_t last_poll_ns() const noexcept { return last_poll_ns_.load(std::memory_order_relaxed); }
 
   void ops_added() noexcept;             // owner, one new operation (R1)
   void ops_removed(unsigned n) noexcept; // any reaper, n operations finished (R1)
@@ -111,6 +118,7 @@ class IoPoller : public PollSource, public ParkBackend {
   Processor& proc_;
   std::atomic<std::uint32_t> ops_{0};  // operations in flight: owner adds, reapers remove
   std::uint64_t next_help_ = 0;        // driving thread: when it helps the others next
+  std::atomic<std::uint64_t> last_poll_ns_{0};  // the driving thread writes at its poll point; helpers read
 };
 
 // Runs `op` on the caller's path (a task's processor backend, or a plain thread's blocking calls) with an

@@ -35,6 +35,10 @@ int preempt_signal() noexcept;
 void* preempt_signal_token() noexcept;
 // Asks `p`'s thread to preempt its task: the flag always, the signal too when `signal` is set.
 void request_preemption(Processor& p, bool signal) noexcept;
+// Makes `p`'s thread enter the kernel once and return (the preemption signal with a token of its own, which
+// the handler ignores): work the kernel queued for that thread to run on its way back to user space (an
+// io_uring ring's deferred completions) runs then. Preempts nothing.
+void nudge_thread(Processor& p) noexcept;
 
 // Quick retry after an unsafe-PC deferral (signal.cpp, "Deferral and quick retry"). The handler calls the
 // hook (from the signal handler, on p's thread: async-signal-safe code only) when a deferral asks for one;

@@ -1,6 +1,7 @@
 // signal.cpp - the preemption signal handler: the handler decides, safe points act (Go, Caladan).
 //
 // When the preemption signal arrives on a runtime thread:
+//   0. A nudge (nudge_thread's own token) returns at once: entering the kernel was its whole purpose.
 //   1. A signal the runtime did not send (another process, the program's own kill/raise/pthread_kill/
 //      sigqueue, a POSIX timer of the program) goes to the program's handler: the one installed before the
 //      runtime's, or one the program installed later (sigaction.cpp records it instead of replacing ours).
@@ -77,6 +78,7 @@ std::atomic<int> g_signo{0};
 pid_t g_pid = 0;
 uid_t g_uid = 0;
 void* g_token = nullptr;  // si_value of the runtime's signals; written once at install, before any is sent
+void* g_nudge_token = nullptr;  // si_value of nudge_thread's signals (g_token with its low bit flipped)
 
 // The program's handler for the preemption signal (the forward target): two slots and an index, so a
 // handler reads a complete one while sigaction() (sigaction.cpp) writes the other. Writers hold
@@ -149,6 +151,7 @@ std::uint32_t want_quick_retry(Processor& p, std::uintptr_t pc) noexcept {
 }
 
 void on_preempt_signal(int sig, siginfo_t* info, void* context) {
+  if ((info->si_code == SI_QUEUE) && info->si_value.sival_ptr == g_nudge_token) return;  // entering was the point
   int saved_errno = errno;
   Processor* p = this_proc();
   if (!sent_by_runtime(info, p)) {
@@ -242,6 +245,7 @@ void install_preempt_handler(int signo) {
   g_pid = getpid();
   g_uid = getuid();
   g_token = reinterpret_cast<void*>((static_cast<std::uintptr_t>(__rdtsc()) << 16) ^ reinterpret_cast<std::uintptr_t>(&g_token) ^ 0x5c7f10f7ull);
+  g_nudge_token = reinterpret_cast<void*>(reinterpret_cast<std::uintptr_t>(g_token) ^ 1);
   sky_xsave_size = xsave_area_size();
   refresh_unsafe_ranges();
   struct sigaction sa;
@@ -291,9 +295,8 @@ std::uint64_t quick_retry_delay_ns(std::uint64_t quantum_ns) noexcept {
   return base + x % (base / 2 + 1);
 }
 
-void request_preemption(Processor& p, bool signal) noexcept {
-  p.preempt_flag.store(1, std::memory_order_release);
-  if (!signal) return;
+namespace {
+void send_to_thread(const Processor& p, void* token) noexcept {
   KThread* kt = p.kthread.load(std::memory_order_acquire);
   if (kt == nullptr) return;
   siginfo_t info;
@@ -302,8 +305,18 @@ void request_preemption(Processor& p, bool signal) noexcept {
   info.si_code = SI_QUEUE;
   info.si_pid = g_pid;
   info.si_uid = g_uid;
-  info.si_value.sival_ptr = g_token;
+  info.si_value.sival_ptr = token;
   syscall(SYS_rt_tgsigqueueinfo, g_pid, kt->tid, info.si_signo, &info);
+}
+}  // namespace
+
+void request_preemption(Processor& p, bool signal) noexcept {
+  p.preempt_flag.store(1, std::memory_order_release);
+  if (signal) send_to_thread(p, g_token);
+}
+
+void nudge_thread(Processor& p) noexcept {
+  if (g_signo.load(std::memory_order_acquire) != 0) send_to_thread(p, g_nudge_token);
 }
 
 }  // namespace skyloft

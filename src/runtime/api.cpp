@@ -37,6 +37,7 @@ std::vector<WorkerStats> Runtime::stats() const {
     s.preempt_deferred = w->preempt_deferred.get();
     s.handoffs = w->handoffs.get();
     s.escapes = w->escapes.get();
+    s.io_nudges = w->io_nudges.load(std::memory_order_relaxed);
     out.push_back(s);
   }
   return out;
