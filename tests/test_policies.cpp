@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,15 +41,17 @@ void spin_ns(std::uint64_t ns) {
 
 class FakeHost final : public skyloft::PolicyHost {
  public:
-  explicit FakeHost(int workers) : workers_(workers) {}
+  explicit FakeHost(int workers) : idle(static_cast<std::size_t>(workers)), parked(static_cast<std::size_t>(workers)), workers_(workers) {}
   int num_workers() const noexcept override { return workers_; }
   int core_of(int worker) const noexcept override { return worker; }
   void kick(int) noexcept override {}
   void notify_work_available() noexcept override {}
-  bool is_idle(int) const noexcept override { return false; }
+  bool is_idle(int w) const noexcept override { return idle[static_cast<std::size_t>(w)]; }
+  bool is_parked(int w) const noexcept override { return parked[static_cast<std::size_t>(w)]; }
   void kick_dispatcher() noexcept override {}
   void task_waiting(int) noexcept override { ++waiting; }
   int waiting = 0;
+  std::vector<bool> idle, parked;  // what the test says each worker is doing (default: running a task)
 
  private:
   int workers_;
@@ -374,6 +377,44 @@ class PerCpu : public ::testing::TestWithParam<std::string> {
  private:
   Watchdog watchdog_;
 };
+
+// Spawns from outside the runtime (a generator thread) go to a spinning worker, else a parked one, before
+// queueing behind a running task; with every worker busy they still rotate.
+TEST(OutsideSpawn, PrefersASpinningThenAParkedWorkerOverABusyOne) {
+  for (const char* name : {"fifo", "rr", "cfs", "eevdf"}) {
+    SCOPED_TRACE(name);
+    FakeHost host(4);
+    auto policy = skyloft::make_policy(name);
+    policy->init(host);
+    for (int w = 0; w < 4; ++w) policy->init_worker(w);
+    std::vector<std::unique_ptr<FakeTask>> tasks;
+    // Where the next outside spawn lands: the worker whose queue has it.
+    auto spawn_from_outside = [&]() -> int {
+      tasks.push_back(std::make_unique<FakeTask>());
+      tasks.back()->info.id = tasks.size();
+      policy->task_init(tasks.back()->task());
+      policy->spawn(tasks.back()->task(), -1, -1);
+      for (int w = 0; w < 4; ++w) {
+        if (skyloft::Task* t = policy->pick_next(w)) {
+          EXPECT_EQ(t, tasks.back()->task());
+          policy->task_finish(t, w);
+          return w;
+        }
+      }
+      ADD_FAILURE() << "the spawned task is on no worker";
+      return -1;
+    };
+    host.idle[2] = true;  // 0, 1, 3 run tasks; 2 spins
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(spawn_from_outside(), 2);
+    host.idle[2] = false;
+    host.parked[3] = true;  // nobody spins; 3 sleeps
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(spawn_from_outside(), 3);
+    host.parked[3] = false;  // all busy: round robin over all of them
+    std::set<int> seen;
+    for (int i = 0; i < 8; ++i) seen.insert(spawn_from_outside());
+    EXPECT_EQ(seen.size(), 4u);
+  }
+}
 
 TEST_P(PerCpu, PinnedTasksStayOnTheirWorker) {
   // In turn on every worker: pinned and unpinned spinners all start there; the other workers are idle and

@@ -114,6 +114,9 @@ class PolicyHost {
   // True while `worker` spins looking for work: work handed to it starts within about a microsecond with
   // no wake-up syscall. False while it runs a task or is parked.
   virtual bool is_idle(int worker) const noexcept = 0;
+  // True while `worker` sleeps for lack of work: work handed to it starts after a wake-up (a futex wake,
+  // ~21 us on a VM whose idle vCPUs halt), not behind a running task.
+  virtual bool is_parked(int worker) const noexcept = 0;
   // Wakes the dispatcher thread of a centralized policy if it is parked.
   virtual void kick_dispatcher() noexcept = 0;
   // A task now waits for `worker`'s core (the policy queued it there). Preemption is tickless: the core

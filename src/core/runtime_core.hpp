@@ -37,6 +37,7 @@ struct RuntimeCore final : PolicyHost {
   bool is_idle(int worker) const noexcept override {
     return procs[static_cast<std::size_t>(worker)]->idle.load(std::memory_order_relaxed);
   }
+  bool is_parked(int worker) const noexcept override { return procs[static_cast<std::size_t>(worker)]->park.parked(); }
   void kick_dispatcher() noexcept override;
   void task_waiting(int worker) noexcept override;
 

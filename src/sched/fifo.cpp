@@ -30,7 +30,7 @@ class FifoPolicy final : public Policy {
   }
 
   void spawn(Task* t, int worker, int target) override {
-    place(t, worker, spawn_target(t, worker, target, num_workers(), next_remote_));
+    place(t, worker, spawn_target(t, worker, target, num_workers(), next_remote_, *host_));
   }
 
   void wakeup(Task* t, int worker) override { place(t, worker, wakeup_target(t, worker, num_workers(), *host_)); }

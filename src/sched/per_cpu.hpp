@@ -84,7 +84,7 @@ class PerCpuPolicy : public Policy {
   }
 
   void spawn(Task* t, int worker, int target) override {
-    enqueue(spawn_target(t, worker, target, n_, next_remote_), t, Enqueue::spawn, worker);
+    enqueue(spawn_target(t, worker, target, n_, next_remote_, *host_), t, Enqueue::spawn, worker);
   }
 
   void wakeup(Task* t, int worker) override {
