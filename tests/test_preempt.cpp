@@ -465,8 +465,12 @@ TEST_P(GuardTest, NestedDisableDefersToOutermostEnable) {
       }
       const auto c1 = other_runs.load();
       ran_early = c1 != c0;
+      const auto worker = static_cast<std::size_t>(this_task::worker_index());
+      const auto switches = worker_stats(*Runtime::current(), worker).switches;
       skyloft::preempt_enable();  // outermost: the deferred preemption happens here
-      ran_at_end = other_runs.load() != c1;
+      // This task left the core (not: the other one counted a run, which an interrupt delivered late on a
+      // loaded machine may delay by preempting it first).
+      ran_at_end = worker_stats(*Runtime::current(), worker).switches != switches;
       stop = true;
     });
     holder.join();
