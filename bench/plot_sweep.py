@@ -57,6 +57,24 @@ def read_points(path, fields):
     return sorted(rows, key=lambda r: r["target_rps"])
 
 
+def median_over_runs(runs, fields):
+    """One sweep from several runs of the same sweep: per target rate, the median of each of `fields`.
+    A rate that a run did not reach (its sweep stopped after a point past the SLO) counts as infinite
+    there, so a point is only as good as the median run at it. Each point also gets "runs": how many."""
+    import statistics
+    rates = sorted({r["target_rps"] for pts in runs for r in pts})
+    curve = []
+    for rate in rates:
+        rows = [next((r for r in pts if r["target_rps"] == rate), None) for pts in runs]
+        point = {"target_rps": rate, "runs": len(runs)}
+        for k in fields:
+            if k == "target_rps":
+                continue
+            point[k] = statistics.median(r[k] if r is not None else float("inf") for r in rows)
+        curve.append(point)
+    return curve
+
+
 def max_load(points, within_slo):
     """The highest target rate before the first point (in rate order) that `within_slo` rejects; 0 if none."""
     best = 0.0

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The memcached series' plot and summary (bench/memcached/run-series; Debian's python3-matplotlib).
 
-Reads DIR/memcached_<server>.csv (skyloft-loadgen's columns) and DIR/memcached_memcaslap.csv, writes
+Reads DIR/memcached_<server>.run<K>.csv (skyloft-loadgen's columns, one file per run; or a single
+DIR/memcached_<server>.csv) and DIR/memcached_memcaslap.csv. Every figure is taken from the per-rate median
+of the runs (a rate a run did not reach counts as a miss there). Writes
   DIR/memcached_p99.png     p50 and p99 latency vs offered load, one line per server
   DIR/memcached_summary.md  each server's max load with p99 <= the SLO (the offered rate of the last point
                             before the first that misses it, as in plot_run_all.py), p50/p99 at 50% load, the
@@ -14,15 +16,28 @@ usage: /usr/bin/python3 bench/memcached/plot_memcached.py --dir DIR [--slo-us 50
 """
 import argparse
 import csv
+import glob
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import plot_sweep  # noqa: E402  (bench/plot_sweep.py)
 
 
-def read_points(path):
-    return plot_sweep.read_points(path, ("target_rps", "achieved_rps", "p50_us", "p99_us", "unanswered", "errors"))
+FIELDS = ("target_rps", "achieved_rps", "p50_us", "p99_us", "unanswered", "errors")
+
+
+def read_runs(directory, server):
+    """The per-rate median over the server's runs, and how many runs there were."""
+    paths = sorted(glob.glob(os.path.join(directory, f"memcached_{server}.run*.csv")))
+    single = os.path.join(directory, f"memcached_{server}.csv")
+    if not paths and os.path.exists(single):
+        paths = [single]
+    if not paths:
+        return None, 0
+    runs = [plot_sweep.read_points(p, FIELDS) for p in paths]
+    return plot_sweep.median_over_runs(runs, FIELDS), len(runs)
 
 
 def max_load_under_slo(points, slo_us):
@@ -37,18 +52,22 @@ def main():
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     data = {}
+    nruns = {}
     for s in a.servers.split():
-        p = os.path.join(a.dir, f"memcached_{s}.csv")
-        if os.path.exists(p):
-            data[s] = read_points(p)
+        curve, n = read_runs(a.dir, s)
+        if curve is not None:
+            data[s], nruns[s] = curve, n
     if not data:
         sys.exit(f"plot_memcached: no memcached_*.csv in {a.dir}")
+    runs_text = ", ".join(f"{s} {n}" for s, n in nruns.items())
     loads = {s: max_load_under_slo(pts, a.slo_us) for s, pts in data.items()}
     real = loads.get("memcached", 0)
     half = real / 2
     lines = ["## memcached protocol: skyloft-memcached vs memcached", "",
              f"skyloft-loadgen --protocol memcached (90% get / 10% set, 32-byte values, 10k keys, 32 connections, "
-             f"Poisson), SLO p99 <= {a.slo_us:g} us. {a.note}", "",
+             f"Poisson), SLO p99 <= {a.slo_us:g} us. {a.note}",
+             f"Every latency below is the per-rate median over the runs (runs: {runs_text}); the servers took "
+             f"turns within each round.", "",
              f"| server | max load under SLO (rps) | vs memcached | p50 at 50% load (us) | p99 at 50% load (us) "
              f"| max load with p99 <= {10 * a.slo_us / 1e3:g} ms (rps) |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -79,10 +98,17 @@ def main():
         with open(caslap, newline="") as f:
             rows = list(csv.DictReader(f))
         if rows:
-            lines += ["", "memcaslap (libmemcached-tools; closed loop, 1 thread, 16 connections), as it printed:", "",
-                      "| server | TPS (ops/s) | avg latency (us) | min (us) | max (us) |", "|---|---:|---:|---:|---:|"]
-            for r in rows:
-                lines.append(f"| {r['server']} | {r['tps']} | {r['avg_us']} | {r['min_us']} | {r['max_us']} |")
+            lines += ["", "memcaslap (libmemcached-tools; closed loop, 1 thread, 16 connections): median "
+                      "[min..max] over the runs of what it printed", "",
+                      "| server | runs | TPS (ops/s) | avg latency (us) | max (us) |", "|---|---:|---:|---:|---:|"]
+
+            def spread(values):
+                return f"{statistics.median(values):.0f} [{min(values):.0f}..{max(values):.0f}]"
+            for server in dict.fromkeys(r["server"] for r in rows):
+                mine = [r for r in rows if r["server"] == server]
+                col = lambda k: [float(r[k]) for r in mine]  # noqa: E731
+                lines.append(f"| {server} | {len(mine)} | {spread(col('tps'))} | {spread(col('avg_us'))} | "
+                             f"{spread(col('max_us'))} |")
     lines.append("")
     plot_sweep.write_summary(os.path.join(a.dir, "memcached_summary.md"), lines)
     plt = plot_sweep.pyplot("plot_memcached")
@@ -91,7 +117,9 @@ def main():
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     for ax, q in zip(axes, ("p50_us", "p99_us")):
         for s, pts in data.items():
-            ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r[q], 1) for r in pts], marker="o", markersize=3, label=s)
+            shown = [r for r in pts if r[q] != float("inf")]  # rates the median run did not reach
+            ax.plot([r["target_rps"] / 1e3 for r in shown], [max(r[q], 1) for r in shown], marker="o", markersize=3,
+                    label=f"{s} (median of {nruns[s]})")
         if q == "p99_us":
             ax.axhline(a.slo_us, color="grey", linestyle="--", linewidth=1, label=f"SLO {a.slo_us:g} us")
         ax.set_yscale("log")
