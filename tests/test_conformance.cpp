@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -1271,17 +1272,32 @@ TEST_P(ConformanceHeavy, BarrierAcrossTasksAndThreads) {
 // one function the compiler may keep &errno from before a switch, and after a migration that is the previous
 // worker's errno. What the runtime guarantees is that the *current thread's* errno holds the task's value when
 // it resumes, so the checks go through opaque, non-inlined accessors.
+// Without task_tls even those have a window: a task preempted between __errno_location() and the store (or
+// load) that follows, and resumed on another worker, touches the old worker's errno, i.e. the errno of
+// whichever task runs there now (README, "limits"). Libc's own errno writes are not preemptible (libc is
+// unsafe code for the safe-point test), user code's are: so without task_tls the accessors run with
+// preemption off, and with task_tls (every task has its own errno) they run bare.
+template <bool kGuarded>
 __attribute__((noinline)) void set_errno(int v) {
+  std::optional<skyloft::PreemptGuard> g;
+  if constexpr (kGuarded) g.emplace();
   errno = v;
   asm volatile("" ::: "memory");
 }
+template <bool kGuarded>
 __attribute__((noinline)) int get_errno() {
+  std::optional<skyloft::PreemptGuard> g;
+  if constexpr (kGuarded) g.emplace();
   asm volatile("" ::: "memory");
   return errno;
 }
 
-TEST_P(Conformance, ErrnoPreservedAcrossSwitches) {
-  Runtime rt(config());
+struct ErrnoCounts {
+  int bad_yield = 0, bad_sleep = 0, bad_block = 0;
+};
+
+template <bool kGuarded>
+ErrnoCounts errno_across_switches(Runtime& rt, const std::function<SpawnOptions(std::size_t)>& placement) {
   const int tasks = 16;
   const int iters = static_cast<int>(scaled(300, 30));
   std::atomic<int> bad_yield{0}, bad_sleep{0}, bad_block{0};
@@ -1291,34 +1307,51 @@ TEST_P(Conformance, ErrnoPreservedAcrossSwitches) {
     for (int t = 0; t < tasks; ++t) {
       hs.push_back(skyloft::spawn(
           [&, t] {
-            set_errno(1000 + t);
+            set_errno<kGuarded>(1000 + t);
             for (int i = 0; i < iters; ++i) {
               if (i % 50 == 25) {
                 this_task::sleep_for(100us);  // may resume on another worker
-                if (get_errno() != 1000 + t) bad_sleep.fetch_add(1);
+                if (get_errno<kGuarded>() != 1000 + t) bad_sleep.fetch_add(1);
               } else if (i % 50 == 40) {
                 ping.release();
                 ping.acquire();  // may block and be woken elsewhere
-                if (get_errno() != 1000 + t) bad_block.fetch_add(1);
+                if (get_errno<kGuarded>() != 1000 + t) bad_block.fetch_add(1);
               } else {
                 this_task::yield();
-                if (get_errno() != 1000 + t) bad_yield.fetch_add(1);
+                if (get_errno<kGuarded>() != 1000 + t) bad_yield.fetch_add(1);
               }
-              set_errno(1000 + t);
+              set_errno<kGuarded>(1000 + t);
             }
           },
-          on_worker(rt, t)));
+          placement(static_cast<std::size_t>(t))));
     }
     for (auto& h : hs) h.join();
   });
-  EXPECT_EQ(bad_yield.load(), 0) << "errno changed across yield()";
-  EXPECT_EQ(bad_sleep.load(), 0) << "errno changed across sleep_for()";
-  EXPECT_EQ(bad_block.load(), 0) << "errno changed across a blocking acquire()";
+  return {bad_yield.load(), bad_sleep.load(), bad_block.load()};
+}
+
+void expect_errno_kept(const ErrnoCounts& c) {
+  EXPECT_EQ(c.bad_yield, 0) << "errno changed across yield()";
+  EXPECT_EQ(c.bad_sleep, 0) << "errno changed across sleep_for()";
+  EXPECT_EQ(c.bad_block, 0) << "errno changed across a blocking acquire()";
+}
+
+TEST_P(Conformance, ErrnoPreservedAcrossSwitches) {
+  Runtime rt(config());
+  expect_errno_kept(errno_across_switches<true>(rt, [&](std::size_t i) { return on_worker(rt, i); }));
   // A task's errno never leaks into the outside thread that waits for it (block_on may still set errno
   // itself, e.g. EAGAIN from a futex, as any libc call may; so only the task's value is ruled out).
-  set_errno(0);
-  rt.block_on([] { set_errno(4242); });
-  EXPECT_NE(get_errno(), 4242) << "the task's errno leaked into the thread that ran block_on()";
+  set_errno<false>(0);
+  rt.block_on([] { set_errno<true>(4242); });
+  EXPECT_NE(get_errno<false>(), 4242) << "the task's errno leaked into the thread that ran block_on()";
+}
+
+// With per-task thread-locals errno is the task's own: no window, even for code preempted mid-access.
+TEST_P(Conformance, ErrnoIsPerTaskWithTaskTlsEvenMidAccess) {
+  skyloft::Config c = config();
+  c.task_tls = true;
+  Runtime rt(c);
+  expect_errno_kept(errno_across_switches<false>(rt, [&](std::size_t i) { return on_worker(rt, i); }));
 }
 
 struct Counted {
