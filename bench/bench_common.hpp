@@ -1,6 +1,7 @@
 // bench_common.hpp - helpers shared by the benchmark programs (micro.cpp, preempt_cost.cpp, wakeup.cpp):
 // command-line parsing, the machine description printed at the top of every report, clocks and pinning,
-// simple statistics, other processes' CPU share, the aligned text table and CSV output.
+// simple statistics, other processes' CPU share, the aligned text table, CSV output and PNG plots.
+// The demo (examples/) uses it too.
 //
 // Header-only; everything lives in namespace skyloft::bench. The functions only factor out what the
 // programs did identically before, so the output of the programs does not depend on this file.
@@ -432,6 +433,36 @@ inline std::ofstream open_csv(const std::string& path, std::string_view header) 
   if (!out) throw std::runtime_error("cannot open " + path);
   out << header;
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Plots: a Python script drawn with Debian's matplotlib. /usr/bin/python3 on purpose: another python3 that
+// comes first on PATH usually lacks Debian's python3-matplotlib.
+
+enum class PlotResult { drawn, skipped, failed };
+
+// Runs `/usr/bin/python3 script args...` (each argument single-quoted) and prints one line saying what
+// happened: "<what>: <done_text>", or why it was skipped (no script, no matplotlib) or failed.
+inline PlotResult run_plot(const std::string& what, const std::string& script, const std::vector<std::string>& args,
+                           const std::string& done_text) {
+  if (!std::filesystem::exists(script)) {
+    fmt::print("{}: skipped ({} not found)\n", what, script);
+    return PlotResult::skipped;
+  }
+  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
+    fmt::print("{}: skipped (/usr/bin/python3 has no matplotlib: apt-get install -y python3-matplotlib)\n", what);
+    return PlotResult::skipped;
+  }
+  std::string cmd = "/usr/bin/python3 '" + script + "'";
+  for (const auto& a : args) cmd += " '" + a + "'";
+  std::fflush(stdout);
+  const int rc = std::system(cmd.c_str());
+  if (rc != 0) {
+    fmt::print("{}: {} failed (status {})\n", what, script, rc);
+    return PlotResult::failed;
+  }
+  fmt::print("{}: {}\n", what, done_text);
+  return PlotResult::drawn;
 }
 
 }  // namespace skyloft::bench

@@ -761,14 +761,9 @@ int main(int argc, char** argv) {
              met(acq <= 50), us(acq), us(bench::spread(all_acq_p99).max));
 
   if (!plan.png.empty()) {
-    if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0) {
-      fmt::print("\nplot: skipped (/usr/bin/python3 has no matplotlib: apt-get install -y python3-matplotlib)\n");
-    } else if (plan.csv.empty()) {
-      fmt::print("\nplot: skipped (--png needs --csv)\n");
-    } else {
-      const int rc = std::system(fmt::format("/usr/bin/python3 '{}' '{}' '{}'", SKYLOFT_LCBE_PLOT_SCRIPT, plan.csv, plan.png).c_str());
-      fmt::print("\nplot: {}\n", rc == 0 ? plan.png : "failed (see stderr)");
-    }
+    fmt::print("\n");
+    if (plan.csv.empty()) fmt::print("plot: skipped (--png needs --csv)\n");
+    else bench::run_plot("plot", SKYLOFT_LCBE_PLOT_SCRIPT, {plan.csv, plan.png}, plan.png);
   }
   return 0;
 }

@@ -456,10 +456,6 @@ void write_csv(const std::string& path, const std::vector<CellResult>& cells, co
   }
 }
 
-bool matplotlib_available() {
-  return std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -731,20 +727,9 @@ int main(int argc, char** argv) {
   }
 
   // ---- plots ----
-  if (g_opt.plot) {
-    const std::string script = SKYLOFT_WAKEUP_PLOT_SCRIPT;
-    if (!std::filesystem::exists(script)) {
-      fmt::print("plots: skipped ({} not found)\n", script);
-    } else if (!matplotlib_available()) {
-      fmt::print("plots: skipped (/usr/bin/python3 has no matplotlib: apt-get install -y python3-matplotlib)\n");
-    } else {
-      std::fflush(stdout);
-      int s = std::system(fmt::format("/usr/bin/python3 '{}' --csv-dir '{}'", script, g_opt.csv_dir).c_str());
-      if (s != 0) {
-        fmt::print(stderr, "skyloft_wakeup: {} failed (status {})\n", script, s);
-        rc = 1;
-      }
-    }
+  if (g_opt.plot && skyloft::bench::run_plot("plots", SKYLOFT_WAKEUP_PLOT_SCRIPT, {"--csv-dir", g_opt.csv_dir},
+                                     "written under " + g_opt.csv_dir) == skyloft::bench::PlotResult::failed) {
+    rc = 1;
   }
   return rc;
 }
