@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "skyloft/policy.hpp"
+#include "skyloft/spinlock.hpp"
 
 namespace skyloft_examples {
 namespace {
@@ -15,18 +16,7 @@ namespace {
 using skyloft::Task;
 using skyloft::sched_of;
 
-class SpinLock {
- public:
-  void lock() noexcept {
-    while (held_.exchange(true, std::memory_order_acquire)) {
-      while (held_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
-    }
-  }
-  void unlock() noexcept { held_.store(false, std::memory_order_release); }
-
- private:
-  std::atomic<bool> held_{false};
-};
+using skyloft::SpinLock;  // yields its core when the holder was descheduled (see its header)
 
 class GlobalFifoPolicy final : public skyloft::Policy {
  public:
