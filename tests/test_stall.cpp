@@ -234,4 +234,43 @@ TEST(MonitorConfig, MalformedEnvironmentIsRejected) {
   EXPECT_EQ(c.preempt_signal, 40);
 }
 
+// W2 (core/sysmon.cpp): a runnable task that waits on a worker which takes none of it for handoff_us gets a
+// parked peer woken, which steals it. Here worker 0 runs a task without preemption and the waiter is woken
+// onto worker 0's queue by that task itself, which wakes no one else while worker 1 searches; worker 1
+// then parks (spin_us 0). Without W2 the waiter would run only when the spinner ends.
+TEST(WorkConservation, TaskQueuedBehindALongTaskIsStolenByAParkedPeer) {
+  Watchdog watchdog;
+  skyloft::Config c = make_config("fifo");
+  c.preempt = "none";
+  c.spin_us = 0;
+  Runtime rt(c);
+  if (rt.num_workers() < 2) GTEST_SKIP() << "needs 2 workers";
+  settle(rt);
+  const int core0 = rt.worker_cores().front();
+  SpawnOptions on0;
+  on0.core = core0;
+  skyloft::Semaphore gate(0);
+  std::atomic<bool> waiter_blocked{false}, spinner_done{false}, waiter_ran_early{false};
+  skyloft::JoinHandle waiter = skyloft::spawn(
+      [&] {
+        waiter_blocked = true;
+        gate.acquire();
+        waiter_ran_early = !spinner_done.load();
+      },
+      on0);
+  ASSERT_TRUE(thread_wait_until([&] { return waiter_blocked.load(); }));
+  std::this_thread::sleep_for(5ms);  // the waiter is parked on the semaphore
+  skyloft::JoinHandle spinner = skyloft::spawn(
+      [&] {
+        gate.release();  // wakes the waiter onto this worker's queue
+        spin_for(300ms);
+        spinner_done = true;
+      },
+      on0);
+  spinner.join();
+  waiter.join();
+  EXPECT_TRUE(waiter_ran_early.load()) << "the waiter waited for the 300 ms spinner instead of being stolen";
+  EXPECT_TRUE(rt.shutdown().clean());
+}
+
 }  // namespace

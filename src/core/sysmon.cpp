@@ -72,19 +72,32 @@ bool Sysmon::check(std::uint64_t now) {
     Processor& p = *pp;
     ProcWatch& w = watch_[static_cast<std::size_t>(p.index)];
     const std::uint64_t progress = p.tasks_run.get() + p.switches.get();
-    if (progress != w.progress || p.idle.load(std::memory_order_relaxed) || p.park.parked()) {
+    if (progress != w.progress || p.park.parked()) {
       w.progress = progress;
       w.since = now;
       w.reported = false;
       continue;
     }
     const bool queued = p.policy->nr_waiting(p.index) > 0;
+    if (p.idle.load(std::memory_order_relaxed) && !queued) {  // searching, and nothing for it yet
+      w.since = now;
+      continue;
+    }
     const bool timer_due = p.timers.earliest() <= now;
     if (!queued && !timer_due) {
       w.since = now;  // a long task alone on its core is not a stall
       continue;
     }
     suspect = true;
+    // W2, work conservation: tasks have waited handoff_us on a processor that took none of them. Its
+    // thread runs one task without preemption, or is blocked, or is off the CPU (the kernel gave its core
+    // to something else: then even a searching processor takes nothing). A parked peer would steal them
+    // (the policy's balance), but wakers skip parked processors while one searches or while the target
+    // looks busy (RuntimeCore::notify_work_available, spawn_target): so wake one here.
+    // At most one wake per handoff_us per processor: a peer that finds nothing it may steal (pinned tasks)
+    // parks again, and waking it at the monitor's short period would cost a core-wake each time.
+    if (queued && now - std::max(w.since, w.peer_woken) >= handoff_ns_ && wake_parked_peer(p)) w.peer_woken = now;
+    if (p.idle.load(std::memory_order_relaxed)) continue;  // searching but off the CPU: nothing to hand off
     const std::uint64_t state = p.own_word.load(std::memory_order_acquire) & 0xff;
     if (state == kOwnBlocking) {
       if (now - p.blocking_since.load(std::memory_order_relaxed) >= handoff_ns_ && steal_marked(rt_, p)) {
@@ -114,6 +127,16 @@ bool Sysmon::check(std::uint64_t now) {
     }
   }
   return suspect;
+}
+
+bool Sysmon::wake_parked_peer(const Processor& p) noexcept {
+  for (auto& q : rt_.procs) {
+    if (q.get() != &p && q->park.unpark()) {
+      idle_rescues_.fetch_add(1, std::memory_order_relaxed);
+      return true;
+    }
+  }
+  return false;
 }
 
 void Sysmon::report_stall(Processor& p, std::uint64_t stalled_ns) {

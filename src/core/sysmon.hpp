@@ -1,5 +1,6 @@
 // sysmon.hpp (internal) - the runtime's monitor thread (Go's sysmon): hands processors whose kernel
-// thread blocks in the kernel to spare threads (handoff.cpp), and reports stalls (the stall watchdog).
+// thread blocks in the kernel to spare threads (handoff.cpp), wakes a parked processor for work that a
+// searching processor whose thread is off the CPU cannot take, and reports stalls (the stall watchdog).
 //
 // It sleeps while nothing needs it: its period starts at kMinPeriod and doubles up to kMaxPeriod while
 // every contended processor keeps making progress, and drops back to kMinPeriod when one does not, or when
@@ -33,17 +34,22 @@ class Sysmon {
   // tasks wait for p. One load when the monitor is already watching closely.
   void blocking_started(Processor& p) noexcept;
   std::uint64_t stalls_reported() const noexcept { return stalls_.load(std::memory_order_relaxed); }
+  // How often a parked processor was woken for work that waited on another processor (check(), W2).
+  std::uint64_t idle_rescues() const noexcept { return idle_rescues_.load(std::memory_order_relaxed); }
 
  private:
   struct ProcWatch {
     std::uint64_t progress = 0;   // tasks_run + switches at the last look
     std::uint64_t since = 0;      // when progress last changed
+    std::uint64_t peer_woken = 0; // when check() last woke a parked peer for this processor's queue (W2)
     bool reported = false;        // a stall of this episode was reported
   };
   void loop();
   // One look at every processor; returns true if some contended processor made no progress.
   bool check(std::uint64_t now);
   void report_stall(Processor& p, std::uint64_t stalled_ns);
+  // Unparks one parked processor other than p; false when none is parked.
+  bool wake_parked_peer(const Processor& p) noexcept;
 
   RuntimeCore& rt_;
   const std::uint64_t handoff_ns_;
@@ -54,7 +60,8 @@ class Sysmon {
   std::atomic<bool> sleeping_long_{false}; // the monitor writes; blocking_started reads
   std::atomic<bool> hurry_{false};         // blocking_started asks for a close look
   std::atomic<bool> stopping_{false};
-  std::atomic<std::uint64_t> stalls_{0};
+  std::atomic<std::uint64_t> stalls_{0};        // the monitor writes; stats read
+  std::atomic<std::uint64_t> idle_rescues_{0};  // the monitor writes; stats read
 };
 
 }  // namespace skyloft
