@@ -290,7 +290,12 @@ TEST_P(Conformance, NestedSpawns) {
   };
   rt.block_on([&] { link(1); });
   EXPECT_EQ(deepest.load(), chain);
-  EXPECT_GE(sum_of(rt.stats(), &skyloft::WorkerStats::spawned), nodes - 1 + chain - 1);
+  // Spawns by tasks count on their worker, except those made while an escaped task ran on a stand-in
+  // (core/handoff.cpp H6: it is on no worker then, so its spawn counts as external): at most one per
+  // escape (the spawn is a runtime entry, where the escaped task gets a worker back).
+  const std::vector<skyloft::WorkerStats> stats = rt.stats();
+  EXPECT_GE(sum_of(stats, &skyloft::WorkerStats::spawned) + sum_of(stats, &skyloft::WorkerStats::escapes),
+            nodes - 1 + chain - 1);
 }
 
 TEST_P(Conformance, ManyTasksAliveAtOnce) {
