@@ -170,12 +170,14 @@ int main(int argc, char** argv) {
              "nice {}: it stands for the network)\n",
              skyloft::format_core_list(rs.cores), rs.cores.size(),
              rs.gen.slice_us == 0 ? std::string("default") : fmt::format("{} us", rs.gen.slice_us), rs.gen.nice);
-  fmt::print("  requests           {:.0f}% short ~{} us, {:.0f}% long ~{} us of CPU work (calibrated {:.3f} ns/iter)\n",
+  fmt::print("  requests           {:.1f}% short ~{} us, {:.1f}% long ~{} us of CPU work (calibrated {:.3f} ns/iter)\n",
              100 * (1 - sh.long_frac), sh.short_us, 100 * sh.long_frac, sh.long_us, cal.ns_per_iter);
   fmt::print("  arrivals           a burst every {} us for {} s: {} bursts of mean {:.1f} (max {}) requests; 20% are "
              "2.6x surges\n", sh.period_us, sh.seconds, plan.bursts.size(), plan.mean_burst, plan.max_burst);
-  fmt::print("  offered load       {:.2f} of {} core(s): {} requests ({} short, {} long), seed {}; {} round(s)\n",
-             sh.load, rs.cores.size(), plan.is_long.size(), plan.n_short, plan.n_long, sh.seed, o.rounds);
+  fmt::print("  offered load       {:.2f} of {} core(s): {} requests ({} short, {} long), {:.2f} core-s of work, seed {}; "
+             "{} round(s)\n",
+             sh.load, rs.cores.size(), plan.is_long.size(), plan.n_short, plan.n_long, plan.work_core_s, sh.seed,
+             o.rounds);
   fmt::print("  latency            completion - scheduled arrival (the generator's lateness counts)\n\n");
 
   std::vector<SystemResults> results;
