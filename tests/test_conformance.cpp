@@ -1353,6 +1353,7 @@ TEST_P(Conformance, ErrnoPreservedAcrossSwitches) {
 
 // With per-task thread-locals errno is the task's own: no window, even for code preempted mid-access.
 TEST_P(Conformance, ErrnoIsPerTaskWithTaskTlsEvenMidAccess) {
+  if (kAsan || kTsan) GTEST_SKIP() << "per-task TLS is refused in sanitizer builds (TaskTls.RefusedUnderSanitizersWithAReason)";
   skyloft::Config c = config();
   c.task_tls = true;
   Runtime rt(c);
