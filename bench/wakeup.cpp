@@ -68,6 +68,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -110,7 +111,9 @@ struct Options {
   std::string sweep_policy = "rr";
   bool no_preempt_points = false;  // force the work loop without preempt points everywhere
   bool tune_slices = true;         // set each policy's slice to the quantum
+  std::vector<std::pair<std::string, std::string>> params;  // --param: set after the tuning, every skyloft row
   std::optional<std::uint32_t> spin_us;
+  std::optional<std::uint32_t> handoff_us;
   std::string csv_dir = "results";
   bool plot = true;
   bool run_b = true, run_c = true, run_h = true;
@@ -140,7 +143,10 @@ constexpr const char* kUsage =
     "  --sweep-policy NAME   policy of (c) (default rr)\n"
     "  --no-preempt-points   the work loop never calls skyloft::preempt_point() (all rows)\n"
     "  --no-tune-slices      leave the policies' slice parameters at their defaults\n"
+    "  --param KEY=VALUE     set a policy parameter in every skyloft row, after the tuning (repeatable;\n"
+    "                        e.g. slice_us=100000 with rr: checks every quantum, preempts every 100 ms)\n"
     "  --spin-us US          skyloft Config::spin_us\n"
+    "  --handoff-us US       skyloft Config::handoff_us (0: no hand-off, and no monitor thread)\n"
     "  --only b|c|h          run one experiment (h: the headline)\n"
     "  --headline            run the headline only (as --only h)\n"
     "  --rounds R            rounds of the headline, systems interleaved in each (default 3)\n"
@@ -209,8 +215,15 @@ void parse_args(int argc, char** argv) {
       g_opt.no_preempt_points = true;
     } else if (a == "--no-tune-slices") {
       g_opt.tune_slices = false;
+    } else if (args.is("--param")) {
+      const std::string v = args.value();
+      const auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0) args.usage("--param needs KEY=VALUE, got '" + v + "'");
+      g_opt.params.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (args.is("--spin-us")) {
       g_opt.spin_us = static_cast<std::uint32_t>(args.double_value("--spin-us", 0, 1e8));
+    } else if (args.is("--handoff-us")) {
+      g_opt.handoff_us = static_cast<std::uint32_t>(args.double_value("--handoff-us", 0, 1e6));
     } else if (args.is("--only") || a == "--headline") {
       std::string v = a == "--headline" ? "h" : args.value();
       if (v != "b" && v != "c" && v != "h") args.usage("--only needs b, c or h");
@@ -244,6 +257,62 @@ void parse_args(int argc, char** argv) {
 
 // Waits (up to max_s) until other processes use less than 5% of the machine over a 0.5 s sample.
 double wait_quiet(double max_s) { return skyloft::bench::wait_quiet(max_s, 5, std::chrono::milliseconds(500)); }
+
+// ---------------------------------------------------------------------------------------------------------
+// Where the CPU goes in a skyloft cell: each thread's time on a CPU (/proc/self/task/*/schedstat, ns) and
+// its involuntary context switches (the kernel gave its core to another thread), summed by the runtime's
+// thread names: workers (skyloft-w*, and the hand-off's skyloft-spare*), the monitor (skyloft-sysmon), the
+// preemption ticker or dispatcher (skyloft-tick*, skyloft-disp*).
+
+enum Role { kWorker, kSysmon, kTicker, kOther, kRoles };
+
+struct ThreadSnap {
+  Role role = kOther;
+  std::uint64_t cpu_ns = 0, involuntary = 0;
+};
+
+std::map<int, ThreadSnap> thread_snap() {
+  std::map<int, ThreadSnap> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    ThreadSnap t;
+    std::string comm;
+    std::ifstream(e.path() / "comm") >> comm;
+    if (comm.rfind("skyloft-w", 0) == 0 || comm.rfind("skyloft-spare", 0) == 0) t.role = kWorker;
+    else if (comm.rfind("skyloft-sysmon", 0) == 0) t.role = kSysmon;
+    else if (comm.rfind("skyloft-tick", 0) == 0 || comm.rfind("skyloft-disp", 0) == 0) t.role = kTicker;
+    if (!(std::ifstream(e.path() / "schedstat") >> t.cpu_ns)) continue;
+    std::ifstream status(e.path() / "status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) t.involuntary = std::stoull(line.substr(27));
+    }
+    try {
+      out[std::stoi(e.path().filename().string())] = t;
+    } catch (const std::exception&) {
+    }
+  }
+  return out;
+}
+
+// Per role over a window: CPU time in % of the machine, involuntary switches per second.
+struct RoleUse {
+  double cpu_pct[kRoles] = {};
+  double involuntary_per_s[kRoles] = {};
+  bool ok = false;
+};
+
+RoleUse role_use(const std::map<int, ThreadSnap>& a, const std::map<int, ThreadSnap>& b, double window_s, int ncores) {
+  RoleUse u;
+  if (window_s <= 0 || ncores <= 0) return u;
+  for (const auto& [tid, t] : b) {
+    auto it = a.find(tid);
+    const ThreadSnap base = it != a.end() ? it->second : ThreadSnap{};
+    u.cpu_pct[t.role] += 100.0 * static_cast<double>(t.cpu_ns - std::min(t.cpu_ns, base.cpu_ns)) / (window_s * 1e9 * ncores);
+    u.involuntary_per_s[t.role] += static_cast<double>(t.involuntary - std::min(t.involuntary, base.involuntary)) / window_s;
+  }
+  u.ok = true;
+  return u;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Results (the workload, its loop and percentiles: wakeup_workload.hpp)
@@ -310,9 +379,12 @@ struct CellResult {
   double rps = 0;
   double window_s = 0;
   std::size_t wake_samples = 0, requests = 0;
-  std::uint64_t preemptions = 0, deferred = 0, checks = 0;
+  std::uint64_t preemptions = 0, deferred = 0, checks = 0;  // skyloft: WorkerStats over the window, all workers
+  std::uint64_t switches = 0, steals = 0, idle_ns = 0;
+  int cores = 0;          // skyloft: workers whose stats are summed
   double other_pct = -1;  // CPU share used by other processes during the window (percent of the machine)
   int round = 0;          // (h): the round (1..R); 0 elsewhere
+  RoleUse use;            // skyloft: CPU by thread role during the window
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -449,12 +521,14 @@ CellResult run_native(const System& sys, int nworkers, int nmsg, std::size_t mat
 }
 
 void tune_policy(skyloft::Runtime& rt, const System& sys, std::string& note) {
-  if (!g_opt.tune_slices || sys.quantum_us <= 0) return;
   std::vector<std::pair<std::string, std::string>> params;
   const std::string q = std::to_string(sys.quantum_us);
-  if (sys.policy == "rr") params = {{"slice_us", "0"}};
-  else if (sys.policy == "cfs") params = {{"min_granularity_us", q}, {"latency_us", q}};
-  else if (sys.policy == "eevdf") params = {{"slice_us", q}};
+  if (g_opt.tune_slices && sys.quantum_us > 0) {
+    if (sys.policy == "rr") params = {{"slice_us", "0"}};
+    else if (sys.policy == "cfs") params = {{"min_granularity_us", q}, {"latency_us", q}};
+    else if (sys.policy == "eevdf") params = {{"slice_us", q}};
+  }
+  if (sys.quantum_us > 0) params.insert(params.end(), g_opt.params.begin(), g_opt.params.end());
   for (const auto& [k, v] : params) {
     try {
       rt.set_policy_param(k, v);
@@ -475,6 +549,7 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
   cfg.preempt = sys.mechanism;
   if (sys.quantum_us > 0) cfg.quantum_us = static_cast<std::uint32_t>(sys.quantum_us);
   if (g_opt.spin_us) cfg.spin_us = *g_opt.spin_us;
+  if (g_opt.handoff_us) cfg.handoff_us = *g_opt.handoff_us;
   std::unique_ptr<skyloft::Runtime> rt;
   try {
     rt = std::make_unique<skyloft::Runtime>(cfg);
@@ -505,8 +580,12 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
     r.note = fmt::format("spawn failed: {}", e.what());
   }
   std::vector<skyloft::WorkerStats> before, after;
+  std::map<int, ThreadSnap> threads_before, threads_after;
   if (r.note.rfind("spawn failed", 0) != 0) {
-    drive(cell, r, [&](bool start) { (start ? before : after) = rt->stats(); });
+    drive(cell, r, [&](bool start) {
+      (start ? before : after) = rt->stats();
+      (start ? threads_before : threads_after) = thread_snap();
+    });
   }
   for (auto& h : handles) h.join();
   auto rep = rt->shutdown();
@@ -515,7 +594,12 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
     r.preemptions += after[i].preemptions - before[i].preemptions;
     r.deferred += after[i].preempt_deferred - before[i].preempt_deferred;
     r.checks += after[i].preempt_checks - before[i].preempt_checks;
+    r.switches += after[i].switches - before[i].switches;
+    r.steals += after[i].steals - before[i].steals;
+    r.idle_ns += after[i].idle_ns - before[i].idle_ns;
   }
+  r.cores = static_cast<int>(std::min(after.size(), before.size()));
+  r.use = role_use(threads_before, threads_after, r.window_s, static_cast<int>(worker_cores.size()));
   if (r.note.rfind("spawn failed", 0) == 0) return r;
   collect(cell, r);
   return r;
@@ -523,6 +607,17 @@ CellResult run_skyloft(const System& sys, int nworkers, int nmsg, std::size_t ma
 
 // ---------------------------------------------------------------------------------------------------------
 // Tables and CSV
+
+// Percent of the workers' time spent looking for work (spinning or parked) during the window.
+double idle_pct(const CellResult& r) {
+  return r.window_s > 0 && r.cores > 0 ? 100.0 * static_cast<double>(r.idle_ns) / (r.window_s * 1e9 * r.cores) : 0;
+}
+
+// A role's CPU % of the machine (or its involuntary switches per second) in a skyloft cell; "-" elsewhere.
+std::string use_text(const CellResult& r, Role role, bool involuntary) {
+  if (r.sys.native || !r.use.ok) return "-";
+  return involuntary ? fmt::format("{:.0f}", r.use.involuntary_per_s[role]) : fmt::format("{:.1f}", r.use.cpu_pct[role]);
+}
 
 std::string us(double v) {
   if (v <= 0) return "0";
@@ -555,20 +650,23 @@ void write_csv(const std::string& path, const std::vector<CellResult>& cells, co
   std::ofstream out = open_csv(path,
       "experiment,round,system,native,policy,mechanism,quantum_us,slice_us,preempt_points,workers,"
          "message_threads,ok,wake_p50_us,wake_p90_us,wake_p99_us,wake_p999_us,wake_max_us,req_p50_us,req_p90_us,"
-         "req_p99_us,req_p999_us,rps,window_s,wake_samples,requests,preemptions,preempt_deferred,other_cpu_pct,"
-         "note\n");
+         "req_p99_us,req_p999_us,rps,window_s,wake_samples,requests,preempt_checks,preemptions,preempt_deferred,"
+         "switches,steals,idle_pct,worker_cpu_pct,sysmon_cpu_pct,ticker_cpu_pct,worker_involuntary_per_s,"
+         "other_cpu_pct,note\n");
   for (const auto& r : cells) {
     std::string note = r.note;
     std::replace(note.begin(), note.end(), ',', ';');
     std::replace(note.begin(), note.end(), '\n', ' ');
     out << fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},{:.2f},"
-                       "{:.2f},{:.1f},{:.3f},{},{},{},{},{:.1f},\"{}\"\n",
+                       "{:.2f},{:.1f},{:.3f},{},{},{},{},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.0f},{:.1f},\"{}\"\n",
                        experiment, r.round, r.sys.label, r.sys.native ? 1 : 0, r.sys.native ? "linux" : r.sys.policy,
                        r.sys.native ? "kernel" : r.sys.mechanism, r.sys.quantum_us, r.sys.slice_us,
                        r.sys.preempt_points ? 1 : 0,
                        r.workers, r.message_threads, r.ok ? 1 : 0, r.wake.p50, r.wake.p90, r.wake.p99,
                        r.wake.p999, r.wake.max, r.req.p50, r.req.p90, r.req.p99, r.req.p999, r.rps, r.window_s,
-                       r.wake_samples, r.requests, r.preemptions, r.deferred, r.other_pct, note);
+                       r.wake_samples, r.requests, r.checks, r.preemptions, r.deferred, r.switches, r.steals, idle_pct(r),
+                       r.use.cpu_pct[kWorker], r.use.cpu_pct[kSysmon], r.use.cpu_pct[kTicker],
+                       r.use.involuntary_per_s[kWorker], r.other_pct, note);
   }
 }
 
@@ -599,9 +697,10 @@ void print_headline(const std::vector<System>& systems, const std::vector<CellRe
   const auto rps = [](const CellResult& r) { return r.rps; };
   const auto p99 = [](const CellResult& r) { return r.wake.p99; };
   const auto p50 = [](const CellResult& r) { return r.wake.p50; };
-  const auto preempt_rate = [](const CellResult& r) {
-    return r.window_s > 0 ? static_cast<double>(r.preemptions) / r.window_s : 0.0;
+  const auto rate = [](std::uint64_t CellResult::*n) {
+    return [n](const CellResult& r) { return r.window_s > 0 ? static_cast<double>(r.*n) / r.window_s : 0.0; };
   };
+  const auto role_pct = [](Role role) { return [role](const CellResult& r) { return r.use.cpu_pct[role]; }; };
   const auto num = [](double v) { return fmt::format("{:.0f}", v); };
   const auto lat = [](double v) { return us(v); };
 
@@ -623,10 +722,16 @@ void print_headline(const std::vector<System>& systems, const std::vector<CellRe
     if (!s.slice_note.empty()) notes.push_back(fmt::format("{}: {}", s.label, s.slice_note));
     rows.push_back({s.label, fmt::format("{}/{}", n_ok, g_opt.rounds), spread_text(spread(per_round(s, rps)), num),
                     spread_text(spread(per_round(s, p99)), lat), spread_text(spread(per_round(s, p50)), lat),
-                    s.native ? "-" : spread_text(spread(per_round(s, preempt_rate)), num),
+                    s.native ? "-" : spread_text(spread(per_round(s, rate(&CellResult::preemptions))), num),
+                    s.native ? "-" : spread_text(spread(per_round(s, rate(&CellResult::switches))), num),
+                    s.native ? "-" : fmt::format("{:.1f}", median(per_round(s, idle_pct))),
+                    s.native ? "-" : fmt::format("{:.1f}", median(per_round(s, role_pct(kSysmon)))),
+                    s.native ? "-" : fmt::format("{:.1f}", median(per_round(s, role_pct(kTicker)))),
                     other.empty() ? "?" : fmt::format("{:.0f}", *std::max_element(other.begin(), other.end()))});
   }
-  print_table({"system", "rounds ok", "req/s", "wake p99 (us)", "wake p50 (us)", "preempt/s", "other% max"}, rows, 1);
+  print_table({"system", "rounds ok", "req/s", "wake p99 (us)", "wake p50 (us)", "preempt/s", "switch/s", "idle%",
+               "sysmon%", "ticker%", "other% max"},
+              rows, 1);
   for (const auto& n : notes) fmt::print("  {}\n", n);
   if (systems.size() < 3) return;
 
@@ -726,6 +831,7 @@ int main(int argc, char** argv) {
 
   skyloft::Config probe = skyloft::Config::from_env();
   if (g_opt.spin_us) probe.spin_us = *g_opt.spin_us;
+  if (g_opt.handoff_us) probe.handoff_us = *g_opt.handoff_us;
 
   // ---- header ----
   fmt::print("skyloft wake-up latency benchmark (schbench-style)\n");
@@ -739,9 +845,10 @@ int main(int argc, char** argv) {
   fmt::print("  preempt : skyloft rows call skyloft::preempt_point() once per matrix row (~{:.0f} us) except rows\n"
              "            marked 'no points' (timer and dispatcher rows of (c){}); native: Linux's scheduler\n",
              work_us / static_cast<double>(matrix_n), g_opt.no_preempt_points ? ", and every row: --no-preempt-points" : "");
-  fmt::print("  skyloft : cores {}, spin_us {}, stack {} KiB, tasks unpinned (start core = index mod cores);\n"
+  fmt::print("  skyloft : cores {}, spin_us {}, handoff_us {}, stack {} KiB, tasks unpinned (start core = index mod\n"
+             "            cores);\n"
              "            slices {}\n",
-             cores, probe.spin_us, probe.stack_size / 1024,
+             cores, probe.spin_us, probe.handoff_us, probe.stack_size / 1024,
              g_opt.tune_slices ? "tuned to the quantum: rr slice_us=0 (one quantum), cfs min_granularity_us=Q and "
                                  "latency_us=Q, eevdf slice_us=Q"
                                : "left at the policies' defaults (--no-tune-slices)");
@@ -867,7 +974,9 @@ int main(int argc, char** argv) {
     fmt::print("\n(c) quantum sweep: {} at {} workers on {} cores (us); native reference: wake p99 {} us, {:.0f} req/s\n",
                g_opt.sweep_policy, g_opt.sweep_workers, ncores, us(native_p99), native_rps);
     std::vector<std::string> head = {"mechanism", "quantum", "points", "wake p50", "p99", "p99.9", "req p99",
-                                     "req/s", "p99 vs native", "req/s vs native", "preempt/s", "deferred/s", "other%"};
+                                     "req/s", "p99 vs native", "req/s vs native", "checks/s", "preempt/s",
+                                     "deferred/s", "switch/s", "idle%", "sysmon%", "ticker%", "w invol/s",
+                                     "other%"};
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> notes;
     // Native rows with custom slices first (Linux at its best latency), then skyloft's.
@@ -890,7 +999,10 @@ int main(int argc, char** argv) {
         };
         row.insert(row.end(), {us(r.wake.p50), us(r.wake.p99), us(r.wake.p999), us(r.req.p99),
                                fmt::format("{:.0f}", r.rps), fmt::format("{:.1f}x lower", lat),
-                               fmt::format("{:.1f}%", 100 * thr), per_s(r.preemptions), per_s(r.deferred),
+                               fmt::format("{:.1f}%", 100 * thr), per_s(r.checks), per_s(r.preemptions),
+                               per_s(r.deferred), per_s(r.switches),
+                               r.sys.native ? "-" : fmt::format("{:.1f}", idle_pct(r)), use_text(r, kSysmon, false),
+                               use_text(r, kTicker, false), use_text(r, kWorker, true),
                                r.other_pct < 0 ? "?" : fmt::format("{:.0f}", r.other_pct)});
         if (!r.sys.slice_note.empty()) notes.push_back(fmt::format("{}: {}", r.sys.label, r.sys.slice_note));
       }
