@@ -3,7 +3,8 @@
 
   wakeup.csv        -> wakeup_p99.png    p99 wake-up latency vs workers, one line per system (log y)
   wakeup_sweep.csv  -> wakeup_sweep.png  p99 wake-up latency vs requests/s, one line per mechanism,
-                                         points labelled by quantum; native Linux as a reference point
+                                         points labelled by quantum; native Linux (default slice, and
+                                         custom slices) as reference points
 
 usage: /usr/bin/python3 bench/plot_wakeup.py [--csv-dir results] [--out-dir DIR]
 """
@@ -37,7 +38,12 @@ def read_rows(path):
             r[k] = float(r[k])
         r["workers"] = int(r["workers"])
         r["quantum_us"] = int(r["quantum_us"])
+        r["slice_us"] = int(r.get("slice_us") or 0)
     return rows
+
+
+def native_label(r):
+    return "native Linux threads" + (f", {r['slice_us']} us slices" if r["slice_us"] else "")
 
 
 def plot_workers(rows, out):
@@ -50,11 +56,12 @@ def plot_workers(rows, out):
     for i, s in enumerate(systems):
         pts = sorted((r["workers"], r["wake_p99_us"]) for r in rows if r["system"] == s)
         style = dict(marker=markers[i % len(markers)], linewidth=1.6, markersize=5)
-        if s == "native":
-            style.update(color="black", linewidth=2.6, linestyle="--")
+        first = next(r for r in rows if r["system"] == s)
+        if first["native"] == "1":
+            style.update(color="black", linewidth=2.6 if not first["slice_us"] else 1.6, linestyle="--")
         elif s.startswith("fifo"):
             style.update(color="gray", linewidth=2.0)
-        label = "native Linux threads" if s == "native" else "skyloft " + s
+        label = native_label(first) if first["native"] == "1" else "skyloft " + s
         ax.plot([p[0] for p in pts], [max(p[1], 0.1) for p in pts], label=label, **style)
     ax.set_yscale("log")
     ax.set_xscale("log", base=2)
@@ -90,12 +97,18 @@ def plot_sweep(rows, out):
         for q, x, y, _ in pts:
             ax.annotate(f"{q}us", (x, max(y, 0.1)), textcoords="offset points", xytext=(5, 4), fontsize=7,
                         color=line.get_color())
+    # Reference lines from Linux at its best latency: the shortest custom slice, else the default.
+    sliced = [r for r in native if r["slice_us"]]
+    ref = min(sliced, key=lambda r: r["slice_us"]) if sliced else (native[0] if native else None)
     for r in native:
-        ax.plot([r["rps"]], [r["wake_p99_us"]], marker="*", markersize=14, color="black", linestyle="none",
-                label="native Linux threads")
-        ax.axhline(r["wake_p99_us"] / 10, color="black", linewidth=0.8, linestyle=":",
-                   label="native p99 / 10")
-        ax.axvline(r["rps"] * 0.95, color="gray", linewidth=0.8, linestyle=":", label="95% of native req/s")
+        ax.plot([r["rps"]], [r["wake_p99_us"]], marker="*" if not r["slice_us"] else "X",
+                markersize=14 if not r["slice_us"] else 9, linestyle="none", label=native_label(r),
+                color="black" if not r["slice_us"] else None)
+    if ref is not None:
+        ax.axhline(ref["wake_p99_us"] / 10, color="black", linewidth=0.8, linestyle=":",
+                   label=f"{native_label(ref)}: p99 / 10")
+        ax.axvline(ref["rps"] * 0.95, color="gray", linewidth=0.8, linestyle=":",
+                   label=f"{native_label(ref)}: 95% of req/s")
     ax.set_yscale("log")
     label_log_axis(ax)
     ax.set_xlabel("requests per second")

@@ -319,6 +319,19 @@ TEST(LoadgenOptions, GeneratorSlice) {
   t.join();
 }
 
+TEST(LoadgenOptions, GeneratorSliceReadsBack) {
+  std::thread t([] {
+    // A kernel with custom slices (6.12+) reports the slice it runs the thread with; an older one reports
+    // none (0) and ignores the request.
+    if (lg::current_slice_us() == 0) GTEST_SKIP() << "this kernel reports no fair-class slice";
+    ASSERT_EQ(lg::set_generator_slice(250), "");
+    EXPECT_EQ(lg::current_slice_us(), 250u);
+    ASSERT_EQ(lg::set_generator_slice(lg::kMinSliceUs), "");
+    EXPECT_EQ(lg::current_slice_us(), lg::kMinSliceUs);
+  });
+  t.join();
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Options: every bad option exits with status 2 and a precise message.
 

@@ -38,4 +38,11 @@ std::string set_generator_slice(std::uint32_t slice_us) {
   return fmt::format("cannot ask for a {} us scheduler slice: {}", slice_us, std::strerror(errno));
 }
 
+std::uint32_t current_slice_us() {
+  SchedAttr a{};
+  if (::syscall(SYS_sched_getattr, 0, &a, sizeof a, 0) != 0) return 0;
+  constexpr std::uint32_t kSchedDeadline = 6;  // its sched_runtime is a budget, not a slice
+  return a.sched_policy != kSchedDeadline ? static_cast<std::uint32_t>(a.sched_runtime / 1000) : 0;
+}
+
 }  // namespace skyloft::loadgen

@@ -17,8 +17,18 @@
 
 namespace skyloft::loadgen {
 
+// The custom slices the kernel takes (it clamps sched_runtime to this range).
+inline constexpr std::uint32_t kMinSliceUs = 100;
+inline constexpr std::uint32_t kMaxSliceUs = 100000;
+
 // Asks for an EEVDF slice of `slice_us` microseconds (100..100000) for the calling thread; 0 leaves it
 // alone. Returns "" or why it could not (an older kernel): the caller reports it and goes on.
 std::string set_generator_slice(std::uint32_t slice_us);
+
+// The fair-class slice the kernel reports for the calling thread (sched_getattr's sched_runtime), in
+// microseconds; 0 when it reports none. A kernel older than 6.12 accepts sched_setattr with a
+// sched_runtime for SCHED_OTHER but ignores it, and reports 0 here: the way to tell that it lacks custom
+// slices.
+std::uint32_t current_slice_us();
 
 }  // namespace skyloft::loadgen
