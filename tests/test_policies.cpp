@@ -41,17 +41,20 @@ void spin_ns(std::uint64_t ns) {
 
 class FakeHost final : public skyloft::PolicyHost {
  public:
-  explicit FakeHost(int workers) : idle(static_cast<std::size_t>(workers)), parked(static_cast<std::size_t>(workers)), workers_(workers) {}
+  explicit FakeHost(int workers)
+      : idle(static_cast<std::size_t>(workers)), parked(static_cast<std::size_t>(workers)),
+        stalled(static_cast<std::size_t>(workers)), workers_(workers) {}
   int num_workers() const noexcept override { return workers_; }
   int core_of(int worker) const noexcept override { return worker; }
   void kick(int) noexcept override {}
   void notify_work_available() noexcept override {}
   bool is_idle(int w) const noexcept override { return idle[static_cast<std::size_t>(w)]; }
   bool is_parked(int w) const noexcept override { return parked[static_cast<std::size_t>(w)]; }
+  bool is_stalled(int w) const noexcept override { return stalled[static_cast<std::size_t>(w)]; }
   void kick_dispatcher() noexcept override {}
   void task_waiting(int) noexcept override { ++waiting; }
   int waiting = 0;
-  std::vector<bool> idle, parked;  // what the test says each worker is doing (default: running a task)
+  std::vector<bool> idle, parked, stalled;  // what the test says each worker is doing (default: running a task)
 
  private:
   int workers_;
@@ -379,7 +382,7 @@ class PerCpu : public ::testing::TestWithParam<std::string> {
 };
 
 // Spawns from outside the runtime (a generator thread) go to a spinning worker, else a parked one, before
-// queueing behind a running task; with every worker busy they still rotate.
+// queueing behind a running task; with every worker busy they still rotate; stalled workers are skipped.
 TEST(OutsideSpawn, PrefersASpinningThenAParkedWorkerOverABusyOne) {
   for (const char* name : {"fifo", "rr", "cfs", "eevdf"}) {
     SCOPED_TRACE(name);
@@ -411,6 +414,21 @@ TEST(OutsideSpawn, PrefersASpinningThenAParkedWorkerOverABusyOne) {
     for (int i = 0; i < 4; ++i) EXPECT_EQ(spawn_from_outside(), 3);
     host.parked[3] = false;  // all busy: round robin over all of them
     std::set<int> seen;
+    for (int i = 0; i < 8; ++i) seen.insert(spawn_from_outside());
+    EXPECT_EQ(seen.size(), 4u);
+    // A stalled worker (its thread off the CPU, as the monitor saw) gets nothing, even while it looks
+    // idle or parked; the others keep rotating.
+    host.stalled[1] = true;
+    host.idle[1] = true;
+    seen.clear();
+    for (int i = 0; i < 8; ++i) seen.insert(spawn_from_outside());
+    EXPECT_EQ(seen, (std::set<int>{0, 2, 3}));
+    host.idle[1] = false;
+    host.parked[1] = true;
+    for (int i = 0; i < 4; ++i) EXPECT_NE(spawn_from_outside(), 1);
+    host.parked[1] = false;
+    for (int w = 0; w < 4; ++w) host.stalled[static_cast<std::size_t>(w)] = true;  // all stalled: rotate anyway
+    seen.clear();
     for (int i = 0; i < 8; ++i) seen.insert(spawn_from_outside());
     EXPECT_EQ(seen.size(), 4u);
   }

@@ -117,6 +117,10 @@ class PolicyHost {
   // True while `worker` sleeps for lack of work: work handed to it starts after a wake-up (a futex wake,
   // ~21 us on a VM whose idle vCPUs halt), not behind a running task.
   virtual bool is_parked(int worker) const noexcept = 0;
+  // True while `worker` has left queued tasks untaken for longer than the hand-off delay (Config::handoff_us):
+  // its thread runs one task without preemption, is blocked, or the kernel took its core away. Work handed
+  // to it waits; placement avoids it. A hint from the monitor thread, a few hundred microseconds stale.
+  virtual bool is_stalled(int /*worker*/) const noexcept { return false; }
   // Wakes the dispatcher thread of a centralized policy if it is parked.
   virtual void kick_dispatcher() noexcept = 0;
   // A task now waits for `worker`'s core (the policy queued it there). Preemption is tickless: the core

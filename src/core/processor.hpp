@@ -104,6 +104,7 @@ struct alignas(64) Processor {
   alignas(64) ParkWord park;            // wakers unpark it; the driving thread parks on it
   std::atomic<bool> idle{false};        // driver writes; policies read (is_idle)
   std::atomic<bool> parked_forever{false};  // parked with no timer armed; read by shutdown
+  std::atomic<bool> stalled{false};     // the monitor writes (sysmon.cpp W2); placement reads (is_stalled)
   // The kernel thread driving this processor (hand-off protocol in handoff.cpp; sysmon and mechanisms read).
   std::atomic<KThread*> kthread{nullptr};
   // Who owns the processor and how: (kthread serial << 8) | kOwn* (handoff.hpp). Written with CAS only.

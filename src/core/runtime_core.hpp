@@ -38,6 +38,9 @@ struct RuntimeCore final : PolicyHost {
     return procs[static_cast<std::size_t>(worker)]->idle.load(std::memory_order_relaxed);
   }
   bool is_parked(int worker) const noexcept override { return procs[static_cast<std::size_t>(worker)]->park.parked(); }
+  bool is_stalled(int worker) const noexcept override {
+    return procs[static_cast<std::size_t>(worker)]->stalled.load(std::memory_order_relaxed);
+  }
   void kick_dispatcher() noexcept override;
   void task_waiting(int worker) noexcept override;
 

@@ -76,16 +76,19 @@ bool Sysmon::check(std::uint64_t now) {
       w.progress = progress;
       w.since = now;
       w.reported = false;
+      p.stalled.store(false, std::memory_order_relaxed);
       continue;
     }
     const bool queued = p.policy->nr_waiting(p.index) > 0;
     if (p.idle.load(std::memory_order_relaxed) && !queued) {  // searching, and nothing for it yet
       w.since = now;
+      p.stalled.store(false, std::memory_order_relaxed);
       continue;
     }
     const bool timer_due = p.timers.earliest() <= now;
     if (!queued && !timer_due) {
       w.since = now;  // a long task alone on its core is not a stall
+      p.stalled.store(false, std::memory_order_relaxed);
       continue;
     }
     suspect = true;
@@ -96,6 +99,8 @@ bool Sysmon::check(std::uint64_t now) {
     // looks busy (RuntimeCore::notify_work_available, spawn_target): so wake one here.
     // At most one wake per handoff_us per processor: a peer that finds nothing it may steal (pinned tasks)
     // parks again, and waking it at the monitor's short period would cost a core-wake each time.
+    // Placement stops queueing new work here meanwhile (spawn_target), until p takes a task again.
+    if (queued && now - w.since >= handoff_ns_) p.stalled.store(true, std::memory_order_relaxed);
     if (queued && now - std::max(w.since, w.peer_woken) >= handoff_ns_ && wake_parked_peer(p)) w.peer_woken = now;
     if (p.idle.load(std::memory_order_relaxed)) continue;  // searching but off the CPU: nothing to hand off
     const std::uint64_t state = p.own_word.load(std::memory_order_acquire) & 0xff;

@@ -5,7 +5,8 @@
 //           runtime: the round-robin worker if it spins idle, else a spinning one among the next few, else a
 //           parked one (a wake-up: ~21 us), else the round-robin one (queued behind its running task, which
 //           may run for a quantum or, without preemption, to its end: a thread that spawns requests must
-//           not put a 4 us one behind a 10 ms one while another worker sleeps).
+//           not put a 4 us one behind a 10 ms one while another worker sleeps); stalled workers (is_stalled)
+//           are skipped unless every worker looked at is stalled.
 //   wakeup  the pinned worker; else the task's previous worker if it spins idle (cache affinity at no
 //           wake-up cost) or the waker is outside the runtime; else the waker's worker (the woken task
 //           usually consumes what the waker produced).
@@ -52,14 +53,17 @@ inline int spawn_target(Task* t, int caller, int hint, int n, std::atomic<std::u
   if (hint >= 0) return hint;
   if (caller >= 0) return caller;
   const int first = static_cast<int>(round_robin.fetch_add(1, std::memory_order_relaxed) % static_cast<std::uint32_t>(n));
-  if (host.is_idle(first)) return first;
-  int parked = host.is_parked(first) ? first : -1;
-  for (int i = 1; i < n && i <= kOutsideSpawnLookahead; ++i) {
+  // A stalled worker (the monitor saw it leave queued work untaken: its thread is off the CPU or runs one
+  // task unpreempted) is never picked while another is looked at: it would strand the task.
+  int parked = -1, busy = -1;
+  for (int i = 0; i < n && i <= kOutsideSpawnLookahead; ++i) {
     const int w = (first + i) % n;
+    if (host.is_stalled(w)) continue;
     if (host.is_idle(w)) return w;
     if (parked < 0 && host.is_parked(w)) parked = w;
+    if (busy < 0) busy = w;
   }
-  return parked >= 0 ? parked : first;
+  return parked >= 0 ? parked : busy >= 0 ? busy : first;
 }
 
 // The worker a woken task is queued on; `waker` is the caller's worker or -1.
