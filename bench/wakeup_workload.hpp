@@ -1,6 +1,6 @@
 // wakeup_workload.hpp - the schbench-style wake-up workload shared by skyloft_wakeup (skyloft tasks and
-// native threads, wakeup.cpp) and skyloft_wakeup_pthread (a plain pthread program for skyloft-run,
-// wakeup_pthread.cpp). The model is described at the top of wakeup.cpp.
+// native threads, wakeup/) and skyloft_wakeup_pthread (a plain pthread program for skyloft-run,
+// wakeup_pthread.cpp). The model is described at the top of wakeup/main.cpp.
 //
 // Only the C++ standard library here: the pthread build must not depend on skyloft. The loop is generic
 // over the mutex and condition variable types; the one skyloft call of the work, the preempt point per
