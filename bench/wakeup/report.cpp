@@ -412,7 +412,7 @@ int write_csv_and_plots(const Cells& cells) {
 
   // ---- plots ----
   if (g_opt.plot && (g_opt.run_b || g_opt.run_c) && skyloft::bench::run_plot("plots", SKYLOFT_WAKEUP_PLOT_SCRIPT, {"--csv-dir", g_opt.csv_dir},
-                                     "written under " + g_opt.csv_dir) == skyloft::bench::PlotResult::failed) {
+                                     "drawn (the script lists them above)") == skyloft::bench::PlotResult::failed) {
     rc = 1;
   }
   return rc;
