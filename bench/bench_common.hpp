@@ -1,4 +1,4 @@
-// bench_common.hpp - helpers shared by the benchmark programs (micro.cpp, preempt_cost/, wakeup/):
+// bench_common.hpp - helpers shared by the benchmark programs (micro/, preempt_cost/, wakeup/):
 // command-line parsing, the machine description printed at the top of every report, clocks and pinning,
 // simple statistics, other processes' CPU share, the aligned text table, CSV output and PNG plots.
 // The demo (examples/) uses it too.

@@ -1,4 +1,4 @@
-// micro_gbench.cpp - the one-core skyloft microbenchmarks of micro.cpp as Google Benchmark cases, for
+// micro_gbench.cpp - the one-core skyloft microbenchmarks of micro/ as Google Benchmark cases, for
 // tooling that consumes Google Benchmark output (--benchmark_format=json, comparisons with compare.py).
 // skyloft_micro is the reference table (it also has the std::thread and Boost.Fiber columns); this variant
 // only exists for the Google Benchmark ecosystem.
