@@ -1,5 +1,5 @@
 // inprocess.hpp - the in-process open-loop generator's pieces (inprocess.cpp), shared with other benchmarks
-// that serve the same request stream (bench/lcbe.cpp): one load point's request slots, the Linux thread
+// that serve the same request stream (bench/lcbe/): one load point's request slots, the Linux thread
 // pool with one FIFO, and the generator loop of one point.
 #pragma once
 
