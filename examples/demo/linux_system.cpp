@@ -26,18 +26,39 @@ namespace {
   std::exit(3);
 }
 
+// What every thread of a pool does first: confine itself to the cores under test and ask for its slice.
+// Keeps the kernel's refusal, if any, for the report.
+class ThreadSetup {
+ public:
+  ThreadSetup(const std::vector<int>& cores, u32 slice_us) : cores_(cores), slice_us_(slice_us) {}
+  void apply() {
+    confine_to(cores_);
+    if (std::string e = set_thread_slice_us(slice_us_); !e.empty()) {
+      std::lock_guard lk(m_);
+      error_ = std::move(e);
+    }
+  }
+  std::string error() {
+    std::lock_guard lk(m_);
+    return error_;
+  }
+
+ private:
+  const std::vector<int>& cores_;
+  const u32 slice_us_;
+  std::mutex m_;
+  std::string error_;  // protected by m_
+};
+
 // The pool: `nthreads` threads, each with `slice_us` (0: the default slice), taking requests in FIFO order.
 class Pool {
  public:
-  Pool(std::size_t nthreads, const std::vector<int>& cores, u32 slice_us, Workload& w, Countdown& left) {
+  Pool(std::size_t nthreads, const std::vector<int>& cores, u32 slice_us, Workload& w, Countdown& left)
+      : setup_(cores, slice_us) {
     threads_.reserve(nthreads);
     for (std::size_t t = 0; t < nthreads; ++t) {
-      threads_.emplace_back([this, &cores, slice_us, &w, &left] {
-        confine_to(cores);
-        if (std::string e = set_thread_slice_us(slice_us); !e.empty()) {
-          std::lock_guard lk(m_);
-          slice_error_ = e;
-        }
+      threads_.emplace_back([this, &w, &left] {
+        setup_.apply();
         std::unique_lock lk(m_);
         for (;;) {
           cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
@@ -67,17 +88,14 @@ class Pool {
     }
     cv_.notify_one();
   }
-  std::string slice_error() {
-    std::lock_guard lk(m_);
-    return slice_error_;
-  }
+  std::string slice_error() { return setup_.error(); }
 
  private:
+  ThreadSetup setup_;
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<u32> queue_;    // protected by m_
   bool stop_ = false;        // protected by m_
-  std::string slice_error_;  // protected by m_
   std::vector<std::thread> threads_;
 };
 
@@ -97,16 +115,12 @@ class Pool {
 class Mailboxes {
  public:
   Mailboxes(std::size_t nthreads, const std::vector<int>& cores, u32 slice_us, Workload& w, Countdown& left)
-      : boxes_(nthreads) {
+      : setup_(cores, slice_us), boxes_(nthreads) {
     for (auto& b : boxes_) b.slots.resize(w.recs.size());
     threads_.reserve(nthreads);
     for (std::size_t t = 0; t < nthreads; ++t) {
-      threads_.emplace_back([this, t, &cores, slice_us, &w, &left] {
-        confine_to(cores);
-        if (std::string e = set_thread_slice_us(slice_us); !e.empty()) {
-          std::lock_guard lk(error_mutex_);
-          slice_error_ = e;
-        }
+      threads_.emplace_back([this, t, &w, &left] {
+        setup_.apply();
         serve(boxes_[t], w, left);
       });
     }
@@ -135,10 +149,7 @@ class Mailboxes {
       futex_wake(best->signal);
     }
   }
-  std::string slice_error() {
-    std::lock_guard lk(error_mutex_);
-    return slice_error_;
-  }
+  std::string slice_error() { return setup_.error(); }
 
  private:
   struct alignas(64) Box {
@@ -175,11 +186,10 @@ class Mailboxes {
     }
   }
 
+  ThreadSetup setup_;
   std::vector<Box> boxes_;
   std::size_t next_ = 0;           // the generator's round-robin start
   std::atomic<bool> stop_{false};  // written by the destructor
-  std::mutex error_mutex_;
-  std::string slice_error_;        // protected by error_mutex_
   std::vector<std::thread> threads_;
 };
 

@@ -19,6 +19,7 @@
 #include <fmt/format.h>
 
 #include "bench_common.hpp"
+#include "realtime.hpp"  // the kernel's slice range
 #include "report.hpp"
 #include "systems.hpp"
 
@@ -102,10 +103,16 @@ Options parse(int argc, char** argv, RunSettings& rs) {
     else if (args.is("--seed")) sh.seed = static_cast<u64>(args.long_value("--seed", 0, 1L << 62));
     else if (args.is("--quantum-us")) rs.quantum_us = static_cast<u32>(args.long_value("--quantum-us", 1, 1000000));
     else if (args.is("--linux-threads")) rs.linux_threads = static_cast<u32>(args.long_value("--linux-threads", 1, 4096));
-    else if (args.is("--linux-slice-us")) rs.linux_slice_us = static_cast<u32>(args.long_value("--linux-slice-us", 100, 100000));
+    else if (args.is("--linux-slice-us")) {
+      rs.linux_slice_us = static_cast<u32>(
+          args.long_value("--linux-slice-us", skyloft::loadgen::kMinSliceUs, skyloft::loadgen::kMaxSliceUs));
+    }
     else if (args.is("--gen-slice-us")) {
-      rs.gen.slice_us = static_cast<u32>(args.long_value("--gen-slice-us", 0, 100000));
-      if (rs.gen.slice_us != 0 && rs.gen.slice_us < 100) args.usage("--gen-slice-us needs 0 or 100..100000 (the kernel's range)");
+      rs.gen.slice_us = static_cast<u32>(args.long_value("--gen-slice-us", 0, skyloft::loadgen::kMaxSliceUs));
+      if (rs.gen.slice_us != 0 && rs.gen.slice_us < skyloft::loadgen::kMinSliceUs) {
+        args.usage(fmt::format("--gen-slice-us needs 0 or {}..{} (the kernel's range)", skyloft::loadgen::kMinSliceUs,
+                               skyloft::loadgen::kMaxSliceUs));
+      }
     } else if (args.is("--gen-nice")) rs.gen.nice = static_cast<int>(args.long_value("--gen-nice", -20, 19)); else if (args.is("--spin-us")) rs.base.spin_us = static_cast<u32>(args.long_value("--spin-us", 0, 1000000000));
     else if (args.is("--systems")) {
       o.systems = split_list(args.value());

@@ -149,8 +149,13 @@ void confine_to(const std::vector<int>& cores) {
 }
 
 std::string set_thread_slice_us(u32 slice_us) {
-  std::string e = skyloft::loadgen::set_generator_slice(slice_us);
-  return e.empty() ? e : e + " (EEVDF custom slices need Linux 6.12+)";
+  if (std::string e = skyloft::loadgen::set_generator_slice(slice_us); !e.empty()) return e;
+  // A kernel without custom slices (before 6.12) accepts the request and ignores it: read it back.
+  if (slice_us != 0 && skyloft::loadgen::current_slice_us() != slice_us) {
+    return fmt::format("the kernel took a {} us slice request but reports {} us (no EEVDF custom slices: Linux "
+                       "6.12+)", slice_us, skyloft::loadgen::current_slice_us());
+  }
+  return "";
 }
 
 std::string apply_generator_sched(const GeneratorSched& gs) {

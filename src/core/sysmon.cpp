@@ -80,14 +80,10 @@ bool Sysmon::check(std::uint64_t now) {
       continue;
     }
     const bool queued = p.policy->nr_waiting(p.index) > 0;
-    if (p.idle.load(std::memory_order_relaxed) && !queued) {  // searching, and nothing for it yet
+    const bool searching = p.idle.load(std::memory_order_relaxed);
+    // Nothing waits for p: it searches with nothing to find, or runs a long task alone (not a stall).
+    if (!queued && (searching || p.timers.earliest() > now)) {
       w.since = now;
-      p.stalled.store(false, std::memory_order_relaxed);
-      continue;
-    }
-    const bool timer_due = p.timers.earliest() <= now;
-    if (!queued && !timer_due) {
-      w.since = now;  // a long task alone on its core is not a stall
       p.stalled.store(false, std::memory_order_relaxed);
       continue;
     }
@@ -100,9 +96,11 @@ bool Sysmon::check(std::uint64_t now) {
     // At most one wake per handoff_us per processor: a peer that finds nothing it may steal (pinned tasks)
     // parks again, and waking it at the monitor's short period would cost a core-wake each time.
     // Placement stops queueing new work here meanwhile (spawn_target), until p takes a task again.
-    if (queued && now - w.since >= handoff_ns_) p.stalled.store(true, std::memory_order_relaxed);
-    if (queued && now - std::max(w.since, w.peer_woken) >= handoff_ns_ && wake_parked_peer(p)) w.peer_woken = now;
-    if (p.idle.load(std::memory_order_relaxed)) continue;  // searching but off the CPU: nothing to hand off
+    if (queued && now - w.since >= handoff_ns_) {
+      p.stalled.store(true, std::memory_order_relaxed);
+      if (now - w.peer_woken >= handoff_ns_ && wake_parked_peer(p)) w.peer_woken = now;
+    }
+    if (searching) continue;  // searching but off the CPU: nothing to hand off
     const std::uint64_t state = p.own_word.load(std::memory_order_acquire) & 0xff;
     if (state == kOwnBlocking) {
       if (now - p.blocking_since.load(std::memory_order_relaxed) >= handoff_ns_ && steal_marked(rt_, p)) {
@@ -136,10 +134,7 @@ bool Sysmon::check(std::uint64_t now) {
 
 bool Sysmon::wake_parked_peer(const Processor& p) noexcept {
   for (auto& q : rt_.procs) {
-    if (q.get() != &p && q->park.unpark()) {
-      idle_rescues_.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    }
+    if (q.get() != &p && q->park.unpark()) return true;
   }
   return false;
 }

@@ -1,6 +1,7 @@
 // sysmon.hpp (internal) - the runtime's monitor thread (Go's sysmon): hands processors whose kernel
-// thread blocks in the kernel to spare threads (handoff.cpp), wakes a parked processor for work that a
-// searching processor whose thread is off the CPU cannot take, and reports stalls (the stall watchdog).
+// thread blocks in the kernel to spare threads (handoff.cpp), keeps work conserving (a processor that
+// leaves queued work untaken is marked stalled and a parked peer is woken to steal it: W2 in sysmon.cpp),
+// and reports stalls (the stall watchdog).
 //
 // It sleeps while nothing needs it: its period starts at kMinPeriod and doubles up to kMaxPeriod while
 // every contended processor keeps making progress, and drops back to kMinPeriod when one does not, or when
@@ -34,8 +35,6 @@ class Sysmon {
   // tasks wait for p. One load when the monitor is already watching closely.
   void blocking_started(Processor& p) noexcept;
   std::uint64_t stalls_reported() const noexcept { return stalls_.load(std::memory_order_relaxed); }
-  // How often a parked processor was woken for work that waited on another processor (check(), W2).
-  std::uint64_t idle_rescues() const noexcept { return idle_rescues_.load(std::memory_order_relaxed); }
 
  private:
   struct ProcWatch {
@@ -60,8 +59,7 @@ class Sysmon {
   std::atomic<bool> sleeping_long_{false}; // the monitor writes; blocking_started reads
   std::atomic<bool> hurry_{false};         // blocking_started asks for a close look
   std::atomic<bool> stopping_{false};
-  std::atomic<std::uint64_t> stalls_{0};        // the monitor writes; stats read
-  std::atomic<std::uint64_t> idle_rescues_{0};  // the monitor writes; stats read
+  std::atomic<std::uint64_t> stalls_{0};  // the monitor writes; stats read
 };
 
 }  // namespace skyloft
