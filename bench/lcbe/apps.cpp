@@ -104,16 +104,22 @@ void sweep(const Plan& plan, int run, Shared* sh, const std::function<void(syn::
   }).join();
 }
 
+// The Config of an app that joins the daemon at `socket` as `app_class` ("lc" or "be").
+skyloft::Config daemon_app(const std::string& socket, const char* app_class, const char* app_name) {
+  skyloft::Config cfg;
+  cfg.daemon = socket;
+  cfg.app_class = app_class;
+  cfg.app_name = app_name;
+  return cfg;
+}
+
 }  // namespace
 
 int lc_child(const Plan& plan, int run, Series s, Shared* sh, const std::string& socket) {
   ::prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   try {
     if (on_skyloft(s)) {
-      skyloft::Config cfg;
-      cfg.daemon = socket;
-      cfg.app_class = "lc";
-      cfg.app_name = "lcbe-lc";
+      skyloft::Config cfg = daemon_app(socket, "lc", "lcbe-lc");
       cfg.policy = "rr";
       cfg.preempt = "flag";
       cfg.quantum_us = 30;
@@ -137,11 +143,7 @@ int be_child(const Plan& plan, Series s, Shared* sh, const std::string& socket) 
   const int n = static_cast<int>(plan.cores.size());
   try {
     if (on_skyloft(s)) {
-      skyloft::Config cfg;
-      cfg.daemon = socket;
-      cfg.app_class = "be";
-      cfg.app_name = "lcbe-be";
-      skyloft::Runtime rt(cfg);
+      skyloft::Runtime rt(daemon_app(socket, "be", "lcbe-be"));
       std::vector<skyloft::JoinHandle> tasks;
       for (int i = 0; i < static_cast<int>(rt.num_workers()) && i < kMaxCores; ++i) {
         tasks.push_back(skyloft::spawn([sh, i] { be_loop(sh, i); }));
