@@ -4,6 +4,8 @@
 //
 //   multiapp_app spin MS        one task per worker, each counting in a loop with a preempt point (the
 //                               way a BE batch job runs): "spin <total> <per-task counts...>"
+//   multiapp_app hog MS         the same without the preempt point (a task that never reaches the
+//                               scheduler by itself): "hog <total> <per-task counts...>"
 //   multiapp_app sleeper MS US  one task sleeping US microseconds at a time and timing how late it wakes
 //                               (an LC server's wake-ups): "sleeper <iterations> <p50 us> <p99 us> <max us>"
 //   multiapp_app burst MS       an LC-style request loop: a task wakes every 2 ms and spawns short
@@ -27,7 +29,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int usage() {
-  std::fprintf(stderr, "usage: multiapp_app spin MS | sleeper MS US | burst MS\n");
+  std::fprintf(stderr, "usage: multiapp_app spin MS | hog MS | sleeper MS US | burst MS\n");
   return 2;
 }
 
@@ -43,7 +45,8 @@ void ready(skyloft::Runtime&) {
   std::fflush(stdout);
 }
 
-int spin(skyloft::Runtime& rt, long ms) {
+// spin (with_points) and hog (without).
+int spin(skyloft::Runtime& rt, long ms, bool with_points) {
   const int n = static_cast<int>(skyloft::allowed_cores().size());
   std::vector<std::atomic<std::uint64_t>> counts(static_cast<std::size_t>(n));
   std::atomic<bool> stop{false};
@@ -54,7 +57,7 @@ int spin(skyloft::Runtime& rt, long ms) {
       while (!stop.load(std::memory_order_relaxed)) {
         ++c;
         if ((c & 63) == 0) counts[static_cast<std::size_t>(i)].store(c, std::memory_order_relaxed);
-        skyloft::preempt_point();
+        if (with_points) skyloft::preempt_point();
       }
       counts[static_cast<std::size_t>(i)].store(c, std::memory_order_relaxed);
     }));
@@ -69,7 +72,7 @@ int spin(skyloft::Runtime& rt, long ms) {
     total += c.load();
     per += " " + std::to_string(c.load());
   }
-  std::printf("spin %llu%s\n", static_cast<unsigned long long>(total), per.c_str());
+  std::printf("%s %llu%s\n", with_points ? "spin" : "hog", static_cast<unsigned long long>(total), per.c_str());
   return 0;
 }
 
@@ -129,8 +132,8 @@ int main(int argc, char** argv) {
   try {
     skyloft::Runtime rt;
     int rc;
-    if (mode == "spin" && argc == 3) {
-      rc = spin(rt, ms);
+    if ((mode == "spin" || mode == "hog") && argc == 3) {
+      rc = spin(rt, ms, mode == "spin");
     } else if (mode == "sleeper" && argc == 4 && arg_number(argv[3]) > 0) {
       rc = sleeper(rt, ms, arg_number(argv[3]));
     } else if (mode == "burst" && argc == 3) {

@@ -201,6 +201,57 @@ TEST(MultiApp, TwoBeAppsShareTwoCoresWithoutTwoActiveWorkers) {
   EXPECT_LE(sampler.stop(), 1u);
 }
 
+// Tasks that never reach a poll point by themselves: the owner hands its core over only when the waiting
+// app's re-sent request (app_core.hpp O3r: the waiting app's monitor, or the waiting thread's own timed
+// sleep) interrupts it; the first request of a same-class wanter interrupts nothing.
+TEST(MultiApp, TwoBeHogsShareTheCoresThroughReSentRequests) {
+  if (!two_cores()) GTEST_SKIP() << "needs 2 cores";
+  Daemon d;
+  ma::DaemonState st = ma::query_daemon(d.socket());
+  App a(d, "hog-a", "be", {"hog", "1500"}, {"SKYLOFT_SHARE_SLICE_US=500"});
+  App b(d, "hog-b", "be", {"hog", "1500"}, {"SKYLOFT_SHARE_SLICE_US=500"});
+  ASSERT_TRUE(a.ready() && b.ready()) << d.log();
+  std::vector<double> va = numbers(a.finish(20s * kSlow)), vb = numbers(b.finish(20s * kSlow));
+  EXPECT_EQ(a.exit_code, 0);
+  EXPECT_EQ(b.exit_code, 0);
+  ASSERT_FALSE(va.empty() || vb.empty());
+  std::printf("hog a %.0f, hog b %.0f iterations; handoffs %llu\n", va[0], vb[0],
+              static_cast<unsigned long long>(totals(st.region).handoffs));
+  EXPECT_GT(va[0] * 5, vb[0]);
+  EXPECT_GT(vb[0] * 5, va[0]);
+  EXPECT_GT(totals(st.region).handoffs, 10u);
+  EXPECT_EQ(totals(st.region).violations, 0u);
+}
+
+// An LC request spawned for a processor whose core a BE app holds: the spawner's kick interrupts the BE
+// worker itself (app_core.hpp O3k), counted in the LC app's descriptor.
+TEST(MultiApp, KicksForAWaitingLcProcessorInterruptTheBeOwner) {
+  if (!two_cores()) GTEST_SKIP() << "needs 2 cores";
+  Daemon d;
+  ma::DaemonState st = ma::query_daemon(d.socket());
+  App be(d, "be", "be", {"spin", "3000"});
+  ASSERT_TRUE(be.ready()) << d.log();
+  std::this_thread::sleep_for(200ms);  // the BE app holds both cores now
+  App lc(d, "lc", "lc", {"burst", "1500"});
+  ASSERT_TRUE(lc.ready()) << d.log();
+  const int id = app_id(st.region, "lc");
+  ASSERT_GE(id, 0);
+  std::this_thread::sleep_for(1000ms);
+  std::uint64_t kicks = 0;
+  const ma::AppDescriptor* desc = st.region.app(static_cast<std::uint32_t>(id));
+  ASSERT_NE(desc, nullptr);
+  for (std::uint32_t i = 0; i < ma::managed_cores(st.region.core_table()); ++i) kicks += desc->cores[i].kick_nudges.load();
+  std::vector<double> v = numbers(lc.finish(20s * kSlow));
+  EXPECT_EQ(lc.exit_code, 0);
+  ASSERT_FALSE(v.empty());
+  std::printf("LC requests %.0f, kick nudges %llu\n", v[0], static_cast<unsigned long long>(kicks));
+  EXPECT_GT(v[0], 0);
+  EXPECT_GT(kicks, 0u);
+  be.finish(20s * kSlow);
+  EXPECT_EQ(be.exit_code, 0);
+  EXPECT_EQ(totals(st.region).violations, 0u);
+}
+
 TEST(MultiApp, TenThousandHandoffsNeverTwoActiveWorkers) {
   if (!two_cores()) GTEST_SKIP() << "needs 2 cores";
   Daemon d;

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "core/runtime_core.hpp"
+#include "core/sysmon.hpp"
 #include "multiapp/client.hpp"
 #include "preempt/mechanism.hpp"
 #include "skyloft/time.hpp"
@@ -168,6 +169,7 @@ void AppCore::Backend::wait(const std::atomic<std::uint32_t>& word, std::uint32_
 
 void AppCore::Backend::wake(const std::atomic<std::uint32_t>&) noexcept {
   if (ma::post_wake(*c_.own_wake_, c_.link_.generation)) ma::futex_wake_shared(*c_.own_wake_, 1);
+  c_.kick_nudge();  // O3k: a kick for a processor waiting for its core also asks the owner for it
 }
 
 // ---- O1/O2: entering and leaving the core ----
@@ -276,33 +278,26 @@ void AppCore::leave() noexcept {
 
 // ---- O3: waiting for the core ----
 
-std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept {
+const ma::AppEntry* AppCore::live_owner(std::uint32_t owner, ma::OwnerRef& ref) const noexcept {
   std::optional<ma::OwnerRef> o = ma::unpack_owner(owner);
   const ma::AppEntry* e = o ? ma::app_entry(*link_.control, o->app_id) : nullptr;
   if (e == nullptr || e->state.load(std::memory_order_acquire) != static_cast<std::uint32_t>(ma::AppState::registered) ||
       (e->generation.load(std::memory_order_relaxed) & 0xffffffu) != o->generation24) {
-    return now + kNoOwnerRetryNs;  // no owner, or one that is gone: the daemon reassigns the core
+    return nullptr;
   }
-  const bool owner_lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
-  if (owner_lc && !link_.lc) {  // BE never interrupts LC: it wakes an idle LC owner and waits
-    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
-      if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);
-    }
-    return UINT64_MAX;
+  ref = *o;
+  return e;
+}
+
+void AppCore::interrupt_owner(const ma::OwnerRef& o, const ma::AppEntry& e) const noexcept {
+  if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o.app_id)) {
+    if (ma::post_wake(*w, o.generation24)) ma::futex_wake_shared(*w, 1);  // an idle owner parks there
   }
-  const bool takes_now = link_.lc && !owner_lc;
-  // An owner of our class keeps the core for its slice: the first nudge does nothing more (it may have just
-  // taken the core, and a wake-up or signal now would only slow its switch-in; an idle owner sees our bit
-  // before it parks, or at the second nudge); later ones wake and interrupt it.
-  if (!takes_now && first) return now + link_.slice_ns / 2;
-  if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
-    if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);  // an idle owner parks there
-  }
-  const ma::AppDescriptor* d = link_.client->region().app(o->app_id);
+  const ma::AppDescriptor* d = link_.client->region().app(o.app_id);
   const ma::AppCoreStats* st = d != nullptr ? ma::app_core_stats(*d, index_) : nullptr;
   const std::uint32_t tid = st != nullptr ? st->worker_tid.load(std::memory_order_acquire) : 0;
   const std::uint32_t sig = d != nullptr ? d->preempt_signal.load(std::memory_order_acquire) : 0;
-  const std::uint32_t pid = e->pid.load(std::memory_order_relaxed);
+  const std::uint32_t pid = e.pid.load(std::memory_order_relaxed);
   if (tid != 0 && pid != 0 && allowed_signal_number(sig)) {
     // The owner's preemption handler acts on signals that carry its token; its poll point then decides
     // (O4). The kernel delivers only if tid is a thread of pid, so a bad tid reaches no other process.
@@ -315,12 +310,71 @@ std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first)
     info.si_value.sival_ptr = reinterpret_cast<void*>(static_cast<std::uintptr_t>(d->preempt_token.load(std::memory_order_relaxed)));
     syscall(SYS_rt_tgsigqueueinfo, static_cast<pid_t>(pid), static_cast<pid_t>(tid), static_cast<int>(sig), &info);
   }
-  return now + (takes_now ? kLcRetryNs : link_.slice_ns / 2);
 }
+
+std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept {
+  ma::OwnerRef o{};
+  const ma::AppEntry* e = live_owner(owner, o);
+  if (e == nullptr) return now + kNoOwnerRetryNs;  // no owner, or one that is gone: the daemon reassigns the core
+  const bool owner_lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
+  if (owner_lc && !link_.lc) {  // BE never interrupts LC: it wakes an idle LC owner and waits
+    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o.app_id)) {
+      if (ma::post_wake(*w, o.generation24)) ma::futex_wake_shared(*w, 1);
+    }
+    return UINT64_MAX;
+  }
+  const bool takes_now = link_.lc && !owner_lc;
+  if (takes_now) {
+    // A kicker interrupted this owner a moment ago, in this wait (O3k): give that signal its retry period.
+    const std::uint64_t kicked = kick_nudged_at_.load(std::memory_order_relaxed);
+    if (kicked >= waiting_since_.load(std::memory_order_relaxed) && now < kicked + kLcRetryNs) return kicked + kLcRetryNs;
+  }
+  // An owner of our class keeps the core for its slice: the first nudge does nothing more (it may have just
+  // taken the core, and a wake-up or signal now would only slow its switch-in; an idle owner sees our bit
+  // before it parks, or at the second nudge); later ones wake and interrupt it, a slice apart: an owner
+  // that reaches its poll point hands over at its slice's end by itself (a signal racing with that would
+  // only slow the switch), one that does not keeps the core for at most two slices.
+  if (!takes_now && first) return now + link_.slice_ns;
+  interrupt_owner(o, *e);
+  return now + (takes_now ? kLcRetryNs : link_.slice_ns);
+}
+
+void AppCore::kick_nudge() noexcept {
+  if (!link_.lc) return;
+  const std::uint32_t owner = slot_->owner.load(std::memory_order_seq_cst);
+  if (owner == link_.me) return;  // ours: the kick woke an idle owner, or the waiter is about to take it
+  ma::OwnerRef o{};
+  const ma::AppEntry* e = live_owner(owner, o);
+  if (e == nullptr || e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc)) return;
+  // The first to set our bit asks; while it is set the waiting thread (or an earlier kicker) already has.
+  if ((slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst) & bit_) != 0) return;
+  kick_nudged_at_.store(now_ns(), std::memory_order_relaxed);
+  interrupt_owner(o, *e);
+  stats_->kick_nudges.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::uint64_t AppCore::retry_due(std::uint64_t now) noexcept {
+  std::uint64_t due = retry_at_.load(std::memory_order_acquire);
+  if (due > now) return due;
+  const std::uint32_t owner = slot_->owner.load(std::memory_order_acquire);
+  if (owner == link_.me) return due;  // the waiting thread is taking the core: it resets the time
+  const std::uint64_t next = nudge(owner, now, /*first=*/false);
+  // Fails if the waiting thread published a time meanwhile (or got the core): its time stands.
+  retry_at_.compare_exchange_strong(due, next, std::memory_order_acq_rel);
+  return retry_at_.load(std::memory_order_acquire);
+}
+
+bool AppCore::contended() const noexcept {
+  if (retry_at_.load(std::memory_order_relaxed) != UINT64_MAX) return true;
+  return slot_->owner.load(std::memory_order_relaxed) == link_.me && others_want();
+}
+
+std::uint64_t AppCore::retry_period_ns() const noexcept { return link_.lc ? kLcRetryNs : link_.slice_ns; }
 
 bool AppCore::wait_for_core(bool want, bool armed) noexcept {
   RuntimeCore& rt = *p_.rt;
-  std::uint64_t next_nudge = 0;
+  bool nudged = false;
+  waiting_since_.store(now_ns(), std::memory_order_relaxed);
   rt.nr_parked.fetch_add(1, std::memory_order_seq_cst);  // notify_work_available looks for parked processors
   if (!armed) p_.park.prepare();  // P1, once: the word stays kParked until we leave, so no kick is lost
   bool got = false;
@@ -338,15 +392,24 @@ bool AppCore::wait_for_core(bool want, bool armed) noexcept {
     // kicked it): look at the queue. Later, kicks say it (a queue length some policies only estimate as
     // "1" would make an idle app ask for cores it does not use).
     if (!want && !started_ && p_.policy->nr_waiting(p_.index) > 0) want = true;
+    std::uint64_t deadline = timer;  // not wanting: the timer is not due yet
     if (want) {
       if ((slot_->wanted.load(std::memory_order_relaxed) & bit_) == 0) slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
-      if (now >= next_nudge) next_nudge = nudge(slot_->owner.load(std::memory_order_acquire), now, next_nudge == 0);
+      if (!nudged || now >= retry_at_.load(std::memory_order_acquire)) {
+        retry_at_.store(nudge(slot_->owner.load(std::memory_order_acquire), now, !nudged), std::memory_order_seq_cst);
+        nudged = true;
+      }
+      // O3r: the monitor re-sends if it looks by then (within a retry period's slack), else we wake for it.
+      const std::uint64_t retry = retry_at_.load(std::memory_order_relaxed);
+      const bool monitor_retries =
+          retry == UINT64_MAX || (rt.sysmon != nullptr && rt.sysmon->will_look_by(retry + retry_period_ns()));
+      deadline = monitor_retries ? UINT64_MAX : retry;
     }
-    const std::uint64_t deadline = want ? next_nudge : timer;  // not wanting: the timer is not due yet
     p_.parked_forever.store(deadline == UINT64_MAX && !want, std::memory_order_release);
     if (p_.park.wait_parked(deadline)) want = true;  // P3
     p_.parked_forever.store(false, std::memory_order_relaxed);
   }
+  retry_at_.store(UINT64_MAX, std::memory_order_relaxed);
   p_.park.cancel();
   rt.nr_parked.fetch_sub(1, std::memory_order_relaxed);
   if (got) {

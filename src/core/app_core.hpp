@@ -13,8 +13,19 @@
 //   O3. A worker that is not the owner sleeps on its own wake word. With work (a task of its own queued,
 //       a kick, a due timer) it sets its bit in `wanted` and nudges the owner: posts the owner's wake word
 //       (an idle owner parked there) and, if it may take the core (LC from a BE owner: at once; same class:
-//       from the second nudge, half a slice later; BE never from an LC owner), sends the owner's worker its
+//       from the second nudge, a slice later; BE never from an LC owner), sends the owner's worker its
 //       preemption signal with the owner's token (descriptor), again every retry period while it waits.
+//   O3k. A kick (park.hpp W2) for an LC processor waiting for a core a BE app holds does the same from the
+//       kicker's thread, once per wanting episode (the kicker that sets the `wanted` bit): the waiting
+//       thread would otherwise first have to be scheduled on that very core, where the BE worker it is
+//       about to interrupt runs and the kernel may let it finish its slice (core acquisition p99 was
+//       ~330 us). The waiting thread's own nudges then start one retry period later. A kicker racing with
+//       the handover can leave our bit set after take(): it costs at most one needless round trip.
+//   O3r. Re-sending: the nudge returns when to ask again (an LC wanter: every kLcRetry; one of the owner's
+//       class: every slice). The waiting thread publishes that time (retry_at_); when the monitor
+//       (sysmon.hpp) will look by then it sleeps without a timeout and the monitor re-sends the nudge,
+//       otherwise it sleeps until then itself. A timed futex wait arms and cancels a kernel timer on the
+//       core of the switch, ~3 us of a ~7 us inter-app switch on this VM.
 //   O4. The owner decides, at its poll point (kPollRevoke, set for good on every processor under a
 //       daemon: the preemption signal passes it too) and in its idle loop:
 //         - running tasks: an LC wanter takes the core from a BE owner at once; a wanter of the owner's
@@ -107,6 +118,13 @@ class AppCore final : public PollSource {
   // kPollRevoke (O4, running tasks).
   void poll(Processor& p, std::uint64_t now) noexcept override;
 
+  // ---- the monitor thread (O3r) ----
+  // Re-sends the request if its retry time has come; returns the next retry time (UINT64_MAX: none).
+  std::uint64_t retry_due(std::uint64_t now) noexcept;
+  // Waiting wanting the core, or owning it while another app wants it: a request may soon need re-sending.
+  bool contended() const noexcept;
+  std::uint64_t retry_period_ns() const noexcept;
+
  private:
   class Backend final : public ParkBackend {
    public:
@@ -120,6 +138,12 @@ class AppCore final : public PollSource {
 
   std::optional<std::uint32_t> choose(bool idle, std::uint64_t now) noexcept;
   std::uint64_t nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept;
+  // The owner word's app if it is registered with that generation (ref filled), else null.
+  const multiapp::AppEntry* live_owner(std::uint32_t owner, multiapp::OwnerRef& ref) const noexcept;
+  // Posts the owner's wake word and sends its worker on this core the preemption signal (any thread).
+  void interrupt_owner(const multiapp::OwnerRef& o, const multiapp::AppEntry& e) const noexcept;
+  // O3k, on the kicker's thread (any thread of this app).
+  void kick_nudge() noexcept;
   void take(std::uint64_t now) noexcept;
   void give(std::uint32_t to, std::uint64_t now) noexcept;
   bool wake_condition() const noexcept;
@@ -138,6 +162,14 @@ class AppCore final : public PollSource {
   bool started_ = false;               // owned the core once
   std::uint32_t give_to_ = 0;          // the owner word to publish when lending
   std::uint64_t owned_since_ = 0;
+  // When a kicker last interrupted the owner for us (O3k). Written by kickers, read by the waiting thread.
+  std::atomic<std::uint64_t> kick_nudged_at_{0};
+  // When the current wait for the core began (a kick before it belongs to an earlier wait). The waiting
+  // thread writes, the monitor reads (through nudge).
+  std::atomic<std::uint64_t> waiting_since_{0};
+  // O3r: when the request for the core is to be re-sent (UINT64_MAX: not waiting for it). Written by the
+  // waiting thread and by the monitor (compare-exchange, after re-sending); read by both.
+  std::atomic<std::uint64_t> retry_at_{UINT64_MAX};
 
   friend void attach_app_cores(RuntimeCore& rt, AppLink& link);
 };

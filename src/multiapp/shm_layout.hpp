@@ -113,7 +113,8 @@ struct alignas(64) CoreSlot {
                                           // entering the core and decrements on leaving
   std::atomic<std::uint32_t> violations;  // increments that found another worker active
   std::atomic<std::uint32_t> wanted;      // bit i: app i has work for this core and asks for it. Set by
-                                          // app i's worker (or cleared when it got the core); any app may
+                                          // app i (its worker, or a thread kicking it: app_core.hpp O3k;
+                                          // cleared when its worker got the core); any app may
                                           // clear a bit naming no live, eligible app; the daemon clears a
                                           // released app's bit
   std::atomic<std::uint64_t> handoffs;    // owner changes made by workers
@@ -144,6 +145,8 @@ struct alignas(64) AppCoreStats {
   std::atomic<std::uint64_t> cpu_ns;        // time this app's worker held the core
   std::atomic<std::uint32_t> worker_tid;    // the kernel thread driving this app's worker for the core
                                             // (the target of a revocation signal); 0: none yet
+  std::atomic<std::uint64_t> kick_nudges;   // O3k: kicks that interrupted the core's owner at once
+                                            // (any thread of this app adds)
 };
 
 struct AppDescriptor {
