@@ -29,7 +29,7 @@ namespace {
 
 // One load point: the generator loop (this thread), with the BE counters sampled between submits and the
 // acquisition samples taken from the finished slots.
-PointOut measure_point(const syn::ServerOptions& o, double load, double rate, Shared* sh,
+PointOut measure_point(const syn::ServerOptions& o, double load, double rate, int ncores, Shared* sh,
                        const std::function<void(syn::PointState*, std::size_t)>& serve) {
   std::vector<std::uint64_t> submitted;
   std::vector<std::uint8_t> idle;  // nothing in flight when it was submitted
@@ -68,8 +68,13 @@ PointOut measure_point(const syn::ServerOptions& o, double load, double rate, Sh
       be_rate = static_cast<double>(b->units - a->units) * 1e9 / static_cast<double>(b->t - a->t);
     }
   };
+  const auto threads_before = bench::thread_snap();
+  const std::uint64_t t0 = skyloft::now_ns();
   skyloft::loadgen::PointResult r = syn::run_point(o, rate, submit, inspect);
+  const bench::RoleUse use =
+      bench::role_use(threads_before, bench::thread_snap(), static_cast<double>(skyloft::now_ns() - t0) / 1e9, ncores);
   PointOut p;
+  for (int k = 0; k < bench::kRoles; ++k) p.lc_cpu_pct[k] = use.cpu_pct[k];
   p.load = load;
   p.rate = rate;
   p.achieved = r.achieved_rps();
@@ -98,7 +103,7 @@ void sweep(const Plan& plan, int run, Shared* sh, const std::function<void(syn::
     const syn::ServerOptions o = point_options(plan, run);
     for (double load : plan.loads) {
       const std::uint32_t k = sh->npoints.load();
-      sh->points[k] = measure_point(o, load, load * plan.capacity_rps, sh, serve);
+      sh->points[k] = measure_point(o, load, load * plan.capacity_rps, static_cast<int>(plan.cores.size()), sh, serve);
       sh->npoints.store(k + 1);
     }
   }).join();

@@ -42,7 +42,7 @@ std::ofstream open_results_csv(const std::string& path) {
   return bench::open_csv(path,
                          "run,series,load_pct,rate_rps,achieved_rps,sent,completed,unanswered,lc_p50_us,lc_p99_us,lc_p999_us,"
                          "send_lag_p99_us,be_cores,be_share_machine,be_share_spare,acq_n,acq_p50_us,acq_p99_us,acq_max_us,"
-                         "others_cpu_pct,unit_rate_per_core\n");
+                         "others_cpu_pct,unit_rate_per_core,lc_cpu_workers_pct,lc_cpu_ticker_pct,lc_cpu_sysmon_pct,lc_cpu_other_pct\n");
 }
 
 void add_series(Results& res, std::ofstream& csv, int run, Series s, const SeriesResult& r, double unit_rate,
@@ -63,10 +63,12 @@ void add_series(Results& res, std::ofstream& csv, int run, Series s, const Serie
     machine[i].push_back(sm);
     line += fmt::format(" {:.0f}%:{}/{}", 100 * p.load, us(p.p99_us), pct(ss));
     if (csv.is_open()) {
-      csv << fmt::format("{},{},{:.0f},{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.4f},{:.4f},{:.4f},{},{:.2f},{:.2f},{:.2f},{:.1f},{:.0f}\n",
+      csv << fmt::format("{},{},{:.0f},{:.0f},{:.0f},{},{},{},{:.2f},{:.2f},{:.2f},{:.2f},{:.4f},{:.4f},{:.4f},{},{:.2f},{:.2f},{:.2f},{:.1f},{:.0f},"
+                         "{:.2f},{:.2f},{:.2f},{:.2f}\n",
                          run + 1, series_name(s), 100 * p.load, p.rate, p.achieved, p.sent, p.completed, p.unanswered,
                          p.p50_us, p.p99_us, p.p999_us, p.lag_p99_us, be_cores, sm, ss, p.acq_n, p.acq_p50_us,
-                         p.acq_p99_us, p.acq_max_us, r.others_pct, unit_rate);
+                         p.acq_p99_us, p.acq_max_us, r.others_pct, unit_rate, p.lc_cpu_pct[bench::kWorker],
+                         p.lc_cpu_pct[bench::kTicker], p.lc_cpu_pct[bench::kSysmon], p.lc_cpu_pct[bench::kOther]);
     }
   }
   fmt::print("{}   (p99 us / BE share of spare; others {:.0f}% CPU)\n", line, r.others_pct);
@@ -125,6 +127,33 @@ void print_report(const Plan& plan, Results& res) {
                     cell(col(Series::nice19, i, acq99), us), cell(col(Series::idle, i, acq99), us)});
   }
   bench::print_table({"load", "sky+be n", "sky+be p50", "sky+be p99", "alone p99", "nice19 p99", "idle p99"}, rows, 1);
+
+  // Where the LC app's CPU goes: what the BE app does not get beyond the LC work itself.
+  fmt::print("\nLC app CPU during each point (% of the machine, medians): skyloft workers / ticker / monitor / other\n"
+             "threads (the generator); Linux: all threads. The LC work itself is the load x the cores.\n");
+  rows.clear();
+  for (std::size_t i = 0; i < npts; ++i) {
+    const PointOut& p0 = results[Series::sky_be][i].front();
+    std::vector<std::string> r{fmt::format("{:.0f}%", 100 * p0.load), fmt::format("{:.1f}", 100 * p0.load)};
+    auto role = [&](Series s, int k) {
+      return bench::median(col(s, i, [k](const PointOut& p) { return p.lc_cpu_pct[k]; }));
+    };
+    auto roles = [&](Series s) {
+      return fmt::format("{:.1f} / {:.1f} / {:.1f} / {:.1f}", role(s, bench::kWorker), role(s, bench::kTicker),
+                         role(s, bench::kSysmon), role(s, bench::kOther));
+    };
+    auto total = [&](Series s) {
+      double t = 0;
+      for (int k = 0; k < bench::kRoles; ++k) t += role(s, k);
+      return fmt::format("{:.1f}", t);
+    };
+    r.push_back(roles(Series::sky_alone));
+    r.push_back(roles(Series::sky_be));
+    r.push_back(total(Series::nice19));
+    r.push_back(total(Series::idle));
+    rows.push_back(r);
+  }
+  bench::print_table({"load", "LC work", "alone w/t/m/o", "sky+be w/t/m/o", "nice19", "idle"}, rows, 2);
 
   // Targets (medians).
   fmt::print("\nTargets (medians over the runs)\n");

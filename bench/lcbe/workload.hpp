@@ -3,6 +3,8 @@
 // a BE worker's loop and the units one core does per CPU second.
 #pragma once
 
+#include "thread_cpu.hpp"
+
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -43,6 +45,9 @@ struct PointOut {
   double be_units_per_s = NAN;  // in the measured window; NaN without a BE app
   std::uint64_t acq_n = 0;
   double acq_p50_us = NAN, acq_p99_us = NAN, acq_max_us = NAN;
+  // The LC app's CPU over the point (warm-up included), % of the machine, by thread role
+  // (thread_cpu.hpp; a Linux pool's threads are all "other").
+  double lc_cpu_pct[skyloft::bench::kRoles] = {NAN, NAN, NAN, NAN};
 };
 
 struct Shared {

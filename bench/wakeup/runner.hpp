@@ -9,25 +9,10 @@
 #include <thread>
 
 #include "systems.hpp"
+#include "thread_cpu.hpp"
 #include "wakeup_workload.hpp"
 
 namespace skyloft::bench::wakeup {
-
-// ---------------------------------------------------------------------------------------------------------
-// Where the CPU goes in a skyloft cell: each thread's time on a CPU (/proc/self/task/*/schedstat, ns) and
-// its involuntary context switches (the kernel gave its core to another thread), summed by the runtime's
-// thread names: workers (skyloft-w*, and the hand-off's skyloft-spare*), the monitor (skyloft-sysmon), the
-// preemption ticker or dispatcher (skyloft-tick*, skyloft-disp*).
-
-enum Role { kWorker, kSysmon, kTicker, kOther, kRoles };
-
-// Per role over a window: CPU time in % of the machine, involuntary switches per second.
-struct RoleUse {
-  double cpu_pct[kRoles] = {};
-  double involuntary_per_s[kRoles] = {};
-  double voluntary_per_s[kRoles] = {};
-  bool ok = false;
-};
 
 struct CellResult {
   System sys;

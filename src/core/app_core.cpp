@@ -3,6 +3,7 @@
 #include "core/app_core.hpp"
 
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -14,7 +15,6 @@
 #include <fmt/format.h>
 
 #include "core/runtime_core.hpp"
-#include "core/sysmon.hpp"
 #include "multiapp/client.hpp"
 #include "preempt/mechanism.hpp"
 #include "skyloft/time.hpp"
@@ -28,6 +28,7 @@ namespace {
 constexpr std::uint64_t kLcRetryNs = 200'000;       // an LC wanter re-sends its nudge (a deferred signal)
 constexpr std::uint64_t kNoOwnerRetryNs = 1'000'000;  // owner gone or unknown: the daemon reassigns; look again
 constexpr std::uint64_t kIoPollNs = 200'000;         // a waiting processor with I/O in flight looks this often
+constexpr unsigned long kRetrySlackNs = 5'000'000;   // how late a re-sent request may be (O3r): a 250 Hz tick
 
 // The program's name as an app name: [A-Za-z0-9._-], at most 32 characters.
 std::string program_app_name() {
@@ -353,27 +354,35 @@ void AppCore::kick_nudge() noexcept {
   stats_->kick_nudges.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::uint64_t AppCore::retry_due(std::uint64_t now) noexcept {
-  std::uint64_t due = retry_at_.load(std::memory_order_acquire);
-  if (due > now) return due;
-  const std::uint32_t owner = slot_->owner.load(std::memory_order_acquire);
-  if (owner == link_.me) return due;  // the waiting thread is taking the core: it resets the time
-  const std::uint64_t next = nudge(owner, now, /*first=*/false);
-  // Fails if the waiting thread published a time meanwhile (or got the core): its time stands.
-  retry_at_.compare_exchange_strong(due, next, std::memory_order_acq_rel);
-  return retry_at_.load(std::memory_order_acquire);
-}
+// O3r: a thread's timed sleep for a re-sent request, with a timer slack that lets the kernel fire it with
+// its next tick instead of programming the timer hardware for it (on a VM each programming is an exit: a
+// timed sleep cost ~3 us more than an untimed one on each side of a ~7 us inter-app switch).
+class RetrySlack {
+ public:
+  explicit RetrySlack(bool on) noexcept : on_(on) {
+    if (on_) {
+      (void)normal();  // read before the first change
+      prctl(PR_SET_TIMERSLACK, kRetrySlackNs, 0, 0, 0);
+    }
+  }
+  ~RetrySlack() {
+    if (on_) prctl(PR_SET_TIMERSLACK, normal(), 0, 0, 0);
+  }
+  RetrySlack(const RetrySlack&) = delete;
+  RetrySlack& operator=(const RetrySlack&) = delete;
 
-bool AppCore::contended() const noexcept {
-  if (retry_at_.load(std::memory_order_relaxed) != UINT64_MAX) return true;
-  return slot_->owner.load(std::memory_order_relaxed) == link_.me && others_want();
-}
-
-std::uint64_t AppCore::retry_period_ns() const noexcept { return link_.lc ? kLcRetryNs : link_.slice_ns; }
+ private:
+  // The thread's own slack (the kernel's default, or what the program set before the runtime started).
+  static unsigned long normal() noexcept {
+    thread_local const unsigned long slack = static_cast<unsigned long>(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0));
+    return slack;
+  }
+  bool on_;
+};
 
 bool AppCore::wait_for_core(bool want, bool armed) noexcept {
   RuntimeCore& rt = *p_.rt;
-  bool nudged = false;
+  std::uint64_t next_nudge = 0;
   waiting_since_.store(now_ns(), std::memory_order_relaxed);
   rt.nr_parked.fetch_add(1, std::memory_order_seq_cst);  // notify_work_available looks for parked processors
   if (!armed) p_.park.prepare();  // P1, once: the word stays kParked until we leave, so no kick is lost
@@ -392,24 +401,20 @@ bool AppCore::wait_for_core(bool want, bool armed) noexcept {
     // kicked it): look at the queue. Later, kicks say it (a queue length some policies only estimate as
     // "1" would make an idle app ask for cores it does not use).
     if (!want && !started_ && p_.policy->nr_waiting(p_.index) > 0) want = true;
-    std::uint64_t deadline = timer;  // not wanting: the timer is not due yet
     if (want) {
       if ((slot_->wanted.load(std::memory_order_relaxed) & bit_) == 0) slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
-      if (!nudged || now >= retry_at_.load(std::memory_order_acquire)) {
-        retry_at_.store(nudge(slot_->owner.load(std::memory_order_acquire), now, !nudged), std::memory_order_seq_cst);
-        nudged = true;
-      }
-      // O3r: the monitor re-sends if it looks by then (within a retry period's slack), else we wake for it.
-      const std::uint64_t retry = retry_at_.load(std::memory_order_relaxed);
-      const bool monitor_retries =
-          retry == UINT64_MAX || (rt.sysmon != nullptr && rt.sysmon->will_look_by(retry + retry_period_ns()));
-      deadline = monitor_retries ? UINT64_MAX : retry;
+      if (now >= next_nudge) next_nudge = nudge(slot_->owner.load(std::memory_order_acquire), now, next_nudge == 0);
     }
+    const std::uint64_t deadline = want ? next_nudge : timer;  // not wanting: the timer is not due yet
     p_.parked_forever.store(deadline == UINT64_MAX && !want, std::memory_order_release);
-    if (p_.park.wait_parked(deadline)) want = true;  // P3
+    {
+      // Only a re-send may be late; the backend bounds a sleep with I/O in flight by its own short poll.
+      const bool slack = want && deadline != UINT64_MAX && (p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0;
+      RetrySlack rs(slack);
+      if (p_.park.wait_parked(deadline)) want = true;  // P3
+    }
     p_.parked_forever.store(false, std::memory_order_relaxed);
   }
-  retry_at_.store(UINT64_MAX, std::memory_order_relaxed);
   p_.park.cancel();
   rt.nr_parked.fetch_sub(1, std::memory_order_relaxed);
   if (got) {

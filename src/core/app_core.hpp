@@ -22,10 +22,11 @@
 //       ~330 us). The waiting thread's own nudges then start one retry period later. A kicker racing with
 //       the handover can leave our bit set after take(): it costs at most one needless round trip.
 //   O3r. Re-sending: the nudge returns when to ask again (an LC wanter: every kLcRetry; one of the owner's
-//       class: every slice). The waiting thread publishes that time (retry_at_); when the monitor
-//       (sysmon.hpp) will look by then it sleeps without a timeout and the monitor re-sends the nudge,
-//       otherwise it sleeps until then itself. A timed futex wait arms and cancels a kernel timer on the
-//       core of the switch, ~3 us of a ~7 us inter-app switch on this VM.
+//       class: every slice). The waiting thread sleeps until then with a timer slack of kRetrySlack (so
+//       a re-send may come up to ~5 ms late, with the kernel's next tick): a precise timed sleep made the
+//       kernel program the timer hardware on arming and cancelling it, a VM exit each, ~3 us of a ~7 us
+//       inter-app switch here. So an owner whose task never reaches a poll point keeps a core it owes for
+//       up to a slice plus the slack; one that does hands it over at its slice's end by itself.
 //   O4. The owner decides, at its poll point (kPollRevoke, set for good on every processor under a
 //       daemon: the preemption signal passes it too) and in its idle loop:
 //         - running tasks: an LC wanter takes the core from a BE owner at once; a wanter of the owner's
@@ -118,13 +119,6 @@ class AppCore final : public PollSource {
   // kPollRevoke (O4, running tasks).
   void poll(Processor& p, std::uint64_t now) noexcept override;
 
-  // ---- the monitor thread (O3r) ----
-  // Re-sends the request if its retry time has come; returns the next retry time (UINT64_MAX: none).
-  std::uint64_t retry_due(std::uint64_t now) noexcept;
-  // Waiting wanting the core, or owning it while another app wants it: a request may soon need re-sending.
-  bool contended() const noexcept;
-  std::uint64_t retry_period_ns() const noexcept;
-
  private:
   class Backend final : public ParkBackend {
    public:
@@ -167,9 +161,6 @@ class AppCore final : public PollSource {
   // When the current wait for the core began (a kick before it belongs to an earlier wait). The waiting
   // thread writes, the monitor reads (through nudge).
   std::atomic<std::uint64_t> waiting_since_{0};
-  // O3r: when the request for the core is to be re-sent (UINT64_MAX: not waiting for it). Written by the
-  // waiting thread and by the monitor (compare-exchange, after re-sending); read by both.
-  std::atomic<std::uint64_t> retry_at_{UINT64_MAX};
 
   friend void attach_app_cores(RuntimeCore& rt, AppLink& link);
 };

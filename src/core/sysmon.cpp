@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <mutex>
 
-#include "core/app_core.hpp"
 #include "core/handoff.hpp"
 #include "core/kthread.hpp"
 #include "core/runtime_core.hpp"
@@ -49,22 +48,14 @@ void Sysmon::loop() {
   std::uint64_t period = kMinPeriodNs;
   while (!stopping_.load(std::memory_order_acquire)) {
     sleeping_long_.store(period > handoff_ns_, std::memory_order_relaxed);
-    const std::uint64_t now = now_ns();
-    std::uint64_t wake_at = now + std::min(period, app_period_);
-    if (app_retry_at_ != UINT64_MAX) wake_at = std::min(wake_at, std::max(app_retry_at_, now + kMinRetrySleepNs));
-    next_look_.store(wake_at, std::memory_order_seq_cst);  // before looking_ = false (will_look_by)
-    looking_.store(false, std::memory_order_seq_cst);
     park_.prepare();
     if (stopping_.load(std::memory_order_acquire)) {
       park_.cancel();
       break;
     }
-    park_.wait(wake_at);
-    looking_.store(true, std::memory_order_seq_cst);  // before reading the processors' retry times
+    park_.wait(now_ns() + period);
     const bool hurried = hurry_.exchange(false, std::memory_order_relaxed);
-    check_app_cores(now_ns());
-    // Only the re-sent core requests (a daemon's app with no hand-off and no watchdog): nothing else to do.
-    const bool suspect = (handoff_ns_ != 0 || stall_ns_ != 0) && check(now_ns());
+    const bool suspect = check(now_ns());
     if (suspect) {
       period = std::max<std::uint64_t>(std::min(kMinPeriodNs, handoff_ns_ / 2), 10'000);
     } else if (hurried) {
@@ -72,17 +63,6 @@ void Sysmon::loop() {
     } else {
       period = std::min(period * 2, kMaxPeriodNs);
     }
-  }
-}
-
-void Sysmon::check_app_cores(std::uint64_t now) {
-  app_retry_at_ = UINT64_MAX;
-  app_period_ = UINT64_MAX;
-  for (auto& pp : rt_.procs) {
-    AppCore* ac = pp->app;
-    if (ac == nullptr) continue;
-    app_retry_at_ = std::min(app_retry_at_, ac->retry_due(now));
-    if (ac->contended()) app_period_ = std::min(app_period_, ac->retry_period_ns());
   }
 }
 

@@ -8,11 +8,6 @@
 // a BlockingSection starts on a processor that others wait for. So a runtime under steady load pays one
 // wake-up every few milliseconds, and a blocked thread is taken over within about handoff_us (marked) or
 // kMaxPeriod + handoff_us (unmarked).
-//
-// Under a daemon it also re-sends the core requests of processors waiting for a core (app_core.hpp O3r),
-// so that they sleep without a timeout: it wakes by the earliest retry they published, and while the app
-// shares cores with others (a processor waits wanting, or owns a core another app wants) no later than
-// their retry period.
 #pragma once
 
 #include <atomic>
@@ -31,7 +26,6 @@ class Sysmon {
  public:
   static constexpr std::uint64_t kMinPeriodNs = 50'000;
   static constexpr std::uint64_t kMaxPeriodNs = 2'000'000;
-  static constexpr std::uint64_t kMinRetrySleepNs = 10'000;  // a due retry that keeps being due: not a spin
 
   explicit Sysmon(RuntimeCore& rt);
   ~Sysmon();
@@ -41,11 +35,6 @@ class Sysmon {
   // tasks wait for p. One load when the monitor is already watching closely.
   void blocking_started(Processor& p) noexcept;
   std::uint64_t stalls_reported() const noexcept { return stalls_.load(std::memory_order_relaxed); }
-  // True if the monitor will look at every processor again by the now_ns() time t, after a caller's store
-  // made before this call (O3r: a processor waiting for a core may then sleep without a timeout).
-  bool will_look_by(std::uint64_t t) const noexcept {
-    return !looking_.load(std::memory_order_seq_cst) && next_look_.load(std::memory_order_seq_cst) <= t;
-  }
 
  private:
   struct ProcWatch {
@@ -57,8 +46,6 @@ class Sysmon {
   void loop();
   // One look at every processor; returns true if some contended processor made no progress.
   bool check(std::uint64_t now);
-  // O3r: re-sends due core requests; sets app_retry_at_ and app_period_ for the next sleep.
-  void check_app_cores(std::uint64_t now);
   void report_stall(Processor& p, std::uint64_t stalled_ns);
   // Unparks one parked processor other than p; false when none is parked.
   bool wake_parked_peer(const Processor& p) noexcept;
@@ -73,12 +60,6 @@ class Sysmon {
   std::atomic<bool> hurry_{false};         // blocking_started asks for a close look
   std::atomic<bool> stopping_{false};
   std::atomic<std::uint64_t> stalls_{0};  // the monitor writes; stats read
-  // will_look_by's pair (the monitor writes, waiting processors read; seq_cst): looking_ is true from the
-  // monitor's wake-up until it has published next_look_, the end of its next sleep.
-  std::atomic<bool> looking_{true};
-  std::atomic<std::uint64_t> next_look_{0};
-  std::uint64_t app_retry_at_ = UINT64_MAX;  // monitor thread: the earliest retry a waiting processor published
-  std::uint64_t app_period_ = UINT64_MAX;    // monitor thread: the retry period while cores are contended
 };
 
 }  // namespace skyloft

@@ -38,9 +38,11 @@ void start_runtime(RuntimeCore& rt, AppLink* app) {
   io_start(rt);  // every processor's I/O poller, before the processors run (p->io is read-only after)
   if (app != nullptr) attach_app_cores(rt, *app);  // after io_start: the shared-word park backend wins
   for (auto& p : rt.procs) rt.new_kthread(p.get());
-  if (rt.config.handoff_us != 0) rt.new_kthread(nullptr);  // a spare, ready for the first hand-off
-  // The monitor: hand-offs, the stall watchdog, and under a daemon the re-sent core requests (O3r).
-  if (rt.config.handoff_us != 0 || rt.config.stall_ms != 0 || app != nullptr) {
+  if (rt.config.handoff_us != 0) {
+    rt.new_kthread(nullptr);  // a spare, ready for the first hand-off
+    rt.sysmon = std::make_unique<Sysmon>(rt);
+    rt.sysmon->start();
+  } else if (rt.config.stall_ms != 0) {
     rt.sysmon = std::make_unique<Sysmon>(rt);
     rt.sysmon->start();
   }
