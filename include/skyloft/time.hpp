@@ -10,8 +10,8 @@ namespace skyloft {
 using Deadline = std::chrono::steady_clock::time_point;
 inline constexpr Deadline kNoDeadline = Deadline::max();
 
-// Monotonic nanoseconds on the steady_clock epoch. Uses the TSC (calibrated at start) when the CPU has an
-// invariant TSC, else clock_gettime(CLOCK_MONOTONIC).
+// Monotonic nanoseconds on the steady_clock epoch. Uses the TSC when the CPU has an invariant TSC (its rate
+// calibrated over the clock's first 4 ms of use, clock_gettime meanwhile), else clock_gettime(CLOCK_MONOTONIC).
 std::uint64_t now_ns() noexcept;
 
 inline Deadline deadline_after(std::chrono::nanoseconds d) noexcept {

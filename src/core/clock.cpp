@@ -1,20 +1,25 @@
 // clock.cpp - now_ns(): CLOCK_MONOTONIC nanoseconds, through the TSC when it is invariant.
 //
 // clock_gettime costs ~23 ns on the development VM and rdtsc ~10 ns, and timers are checked on every
-// scheduling decision while any are armed. The TSC rate is calibrated once against CLOCK_MONOTONIC over
-// 2 ms when the runtime starts (start-up time matters: skyloft-run starts one runtime per program), each
-// end a clock read bracketed by two TSC reads, so the error is the brackets' width over 2 ms: tens of ppm.
+// scheduling decision while any are armed. The TSC rate is calibrated against CLOCK_MONOTONIC over the
+// first kCalibrationNs of the clock's use, without waiting for it: the first now_ns() takes a start
+// sample, every call until the window has passed answers with clock_gettime, and the first call after it
+// takes the end sample and publishes the rate (start-up time matters: skyloft-run starts one runtime per
+// program, and a program that ends within the window never pays for a calibration). Each sample is a clock
+// read bracketed by two TSC reads, so the rate's error is the brackets' width over the window: tens of ppm.
 // Deadlines are shared with the kernel (futex timeouts), so the TSC time must not drift from
 // CLOCK_MONOTONIC: each thread re-bases its TSC->ns mapping on a fresh clock_gettime every 2^23 ticks
 // (~3 ms at 2.6 GHz), which bounds the drift from that error to a fraction of a microsecond.
-// A CPU without constant_tsc/nonstop_tsc uses clock_gettime throughout.
+// A CPU without an invariant TSC (CPUID 0x80000007 EDX bit 8, which is what gives Linux constant_tsc and
+// nonstop_tsc) uses clock_gettime throughout.
+#include <cpuid.h>
 #include <time.h>
 #include <x86intrin.h>
 
+#include <atomic>
 #include <cstdint>
-#include <cstdio>
-#include <cstring>
 
+#include "core/clock.hpp"
 #include "skyloft/time.hpp"
 
 namespace skyloft {
@@ -27,18 +32,10 @@ std::uint64_t monotonic_ns() noexcept {
 }
 
 bool cpu_has_invariant_tsc() {
-  std::FILE* f = std::fopen("/proc/cpuinfo", "r");
-  if (!f) return false;
-  char line[4096];
-  bool constant = false, nonstop = false;
-  while (std::fgets(line, sizeof line, f)) {
-    if (std::strncmp(line, "flags", 5) != 0) continue;
-    constant = std::strstr(line, " constant_tsc") != nullptr;
-    nonstop = std::strstr(line, " nonstop_tsc") != nullptr;
-    break;
-  }
-  std::fclose(f);
-  return constant && nonstop;
+  unsigned eax, ebx, ecx, edx;
+  if (__get_cpuid_max(0x80000000u, nullptr) < 0x80000007u) return false;
+  __cpuid(0x80000007u, eax, ebx, ecx, edx);
+  return (edx & (1u << 8)) != 0;
 }
 
 // A CLOCK_MONOTONIC reading and the TSC at that moment: the midpoint of the tightest of a few brackets of
@@ -58,27 +55,42 @@ void bracketed_read(std::uint64_t& ns, std::uint64_t& tsc) noexcept {
 }
 
 constexpr std::uint64_t kRebaseTicks = std::uint64_t{1} << 23;
+constexpr std::uint64_t kNoTsc = UINT64_MAX;  // g_mult's value when the clock stays on clock_gettime
 
-struct TscRate {
-  bool use_tsc = false;
-  std::uint64_t mult = 0;  // ns = (ticks * mult) >> 32
+// ns = (ticks * mult) >> 32. 0 while calibrating; written once, by the first now_ns() after the window
+// (a compare-exchange: two threads finishing at once publish near-equal rates, and the first one stays).
+std::atomic<std::uint64_t> g_mult{0};
 
-  TscRate() {
-    if (!cpu_has_invariant_tsc()) return;
-    std::uint64_t ns0, t0, ns1, t1;
-    bracketed_read(ns0, t0);
-    timespec sleep{0, 2'000'000};
-    nanosleep(&sleep, nullptr);
-    bracketed_read(ns1, t1);
-    if (t1 <= t0 || ns1 <= ns0) return;
-    mult = static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns1 - ns0) << 32) / (t1 - t0));
-    use_tsc = true;
+struct CalibrationStart {
+  bool invariant = false;
+  std::uint64_t ns = 0, tsc = 0;
+
+  CalibrationStart() : invariant(cpu_has_invariant_tsc()) {
+    if (invariant) bracketed_read(ns, tsc);
+    else g_mult.store(kNoTsc, std::memory_order_relaxed);
   }
 };
 
-const TscRate& tsc_rate() {
-  static const TscRate rate;  // calibrated on first use (Runtime construction), not at load time
-  return rate;
+const CalibrationStart& calibration_start() {
+  static const CalibrationStart start;  // on first use (Runtime construction), not at load time
+  return start;
+}
+
+// now_ns() while the rate is not known: clock_gettime, and the end of the calibration once its window
+// has passed.
+std::uint64_t now_calibrating() noexcept {
+  const CalibrationStart& start = calibration_start();
+  const std::uint64_t ns = monotonic_ns();
+  if (!start.invariant || ns - start.ns < kCalibrationNs) return ns;
+  std::uint64_t ns1, t1;
+  bracketed_read(ns1, t1);
+  std::uint64_t mult = kNoTsc;
+  if (t1 > start.tsc && ns1 > start.ns) {
+    mult = static_cast<std::uint64_t>((static_cast<unsigned __int128>(ns1 - start.ns) << 32) / (t1 - start.tsc));
+  }
+  std::uint64_t expected = 0;
+  g_mult.compare_exchange_strong(expected, mult, std::memory_order_relaxed);
+  return ns;
 }
 
 struct ThreadBase {
@@ -94,7 +106,7 @@ thread_local ThreadBase tl_base;
 // is bracketed by two TSC reads and kept only when they are close. The pair takes the later TSC read, so
 // this clock is never ahead of CLOCK_MONOTONIC (a deadline computed from it never fires early), and
 // behind by at most the bracket.
-void rebase(ThreadBase& base, const TscRate& rate) noexcept {
+void rebase(ThreadBase& base, std::uint64_t mult) noexcept {
   constexpr std::uint64_t kMaxBracketNs = 2'000;
   std::uint64_t best_gap = UINT64_MAX;
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -107,7 +119,7 @@ void rebase(ThreadBase& base, const TscRate& rate) noexcept {
       base.tsc = t1;
       base.ns = ns;
     }
-    if (((static_cast<unsigned __int128>(gap) * rate.mult) >> 32) <= kMaxBracketNs) break;
+    if (((static_cast<unsigned __int128>(gap) * mult) >> 32) <= kMaxBracketNs) break;
   }
   base.valid = true;
 }
@@ -115,16 +127,24 @@ void rebase(ThreadBase& base, const TscRate& rate) noexcept {
 }  // namespace
 
 std::uint64_t now_ns() noexcept {
-  const TscRate& rate = tsc_rate();
-  if (!rate.use_tsc) return monotonic_ns();
+  const std::uint64_t mult = g_mult.load(std::memory_order_relaxed);
+  if (mult == kNoTsc) return monotonic_ns();
+  if (mult == 0) return now_calibrating();
   std::uint64_t tsc = __rdtsc();
   ThreadBase& base = tl_base;
   std::uint64_t delta = tsc - base.tsc;
   if (!base.valid || delta >= kRebaseTicks) {
-    rebase(base, rate);
+    rebase(base, mult);
     return base.ns;
   }
-  return base.ns + static_cast<std::uint64_t>((static_cast<unsigned __int128>(delta) * rate.mult) >> 32);
+  return base.ns + static_cast<std::uint64_t>((static_cast<unsigned __int128>(delta) * mult) >> 32);
 }
+
+std::uint64_t clock_tsc_mult() noexcept {
+  const std::uint64_t mult = g_mult.load(std::memory_order_relaxed);
+  return mult == kNoTsc ? 0 : mult;
+}
+
+bool clock_tsc_invariant() noexcept { return cpu_has_invariant_tsc(); }
 
 }  // namespace skyloft

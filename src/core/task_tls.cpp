@@ -3,12 +3,15 @@
 //
 // The entry points are glibc's private ones (the ones its pthread_create uses), found with dlsym:
 // _dl_get_tls_static_info, _dl_allocate_tls and _dl_deallocate_tls in the dynamic loader, __call_tls_dtors
-// in libc. Offsets inside glibc's struct pthread that are not exported (the thread id, the resolver state)
-// are measured on a thread glibc made, never assumed; if one cannot be found, per-task TLS is refused with
-// the reason rather than run half-configured.
+// in libc. The one offset inside glibc's struct pthread that is not exported (the thread id) is measured
+// on the thread that prepares the layout, which glibc made (the main thread too), never assumed; if it
+// cannot be found, per-task TLS is refused with the reason rather than run half-configured. A task's
+// resolver state is a thread-local of ours (tl_task_res), so the layout needs no second thread: a probe
+// thread to find glibc's own per-thread resolver state cost a thread creation and a wake-up at every start.
 #include "core/task_tls.hpp"
 
 #include <dlfcn.h>
+#include <resolv.h>
 #include <signal.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
@@ -19,10 +22,8 @@
 #include <mutex>
 #include <new>
 
-#include <fmt/format.h>
 
 #include "core/kthread.hpp"
-#include "core/os_thread.hpp"
 #include "core/processor.hpp"
 #include "core/scheduler.hpp"
 #include "skyloft/preempt.hpp"
@@ -63,7 +64,7 @@ struct Glibc {
   DtorsFn ctype_init = nullptr;      // __ctype_init: points the thread's ctype table pointers at the locale
   std::ptrdiff_t tid = -1;           // struct pthread::tid, from the thread pointer
   std::ptrdiff_t resp = 0;           // libc's __resp thread-local, from the thread pointer
-  std::ptrdiff_t res_state = -1;     // struct pthread::res (where a glibc thread's __resp points)
+  std::ptrdiff_t res_state = 0;      // tl_task_res, where a task's __resp points
   std::ptrdiff_t rseq_cpu = -1;      // struct rseq::cpu_id in the rseq area, or -1 without rseq
   unsigned char shared[kSharedEnd - kSharedBegin] = {};
 };
@@ -108,22 +109,19 @@ void wrap_setxid_handler() {
   syscall(SYS_rt_sigaction, kSigSetxid, &act, nullptr, sizeof act.mask);
 }
 
-// Runs on a thread glibc's pthread_create made: measures the struct pthread offsets there.
-void probe_glibc_thread(void* arg) {
-  auto* g = static_cast<Glibc*>(arg);
-  void* tp = arch::thread_pointer();
+// A task's resolver state (what glibc's __resp points at; a glibc thread's is in its struct pthread). Being
+// static TLS, every block has its own, zeroed as a new thread's is; the kernel threads' copies go unused.
+thread_local struct __res_state tl_task_res;
+
+// The offset of this thread's id in its struct pthread: the first word of the search window that holds it.
+std::ptrdiff_t find_tid(void* tp) {
   const auto tid = static_cast<std::int32_t>(syscall(SYS_gettid));
   for (std::size_t off = kTidSearchBegin; off + 4 <= kTidSearchEnd; off += 4) {
     std::int32_t v;
     std::memcpy(&v, at(tp, static_cast<std::ptrdiff_t>(off)), sizeof v);
-    if (v == tid) {
-      g->tid = static_cast<std::ptrdiff_t>(off);
-      break;
-    }
+    if (v == tid) return static_cast<std::ptrdiff_t>(off);
   }
-  void* res;
-  std::memcpy(&res, at(tp, g->resp), sizeof res);
-  g->res_state = static_cast<unsigned char*>(res) - static_cast<unsigned char*>(tp);
+  return -1;
 }
 
 void prepare(Glibc& g) {
@@ -142,18 +140,13 @@ void prepare(Glibc& g) {
   g.resp = resp - static_cast<unsigned char*>(tp);
   if (__rseq_size > 0) g.rseq_cpu = __rseq_offset + static_cast<std::ptrdiff_t>(offsetof(struct rseq, cpu_id));
 
-  OsThread probe;
-  probe.start(&probe_glibc_thread, &g, "skyloft-probe");
-  probe.join();
-  std::memcpy(g.shared, at(tp, kSharedBegin), sizeof g.shared);  // after a second thread existed (see above)
+  std::memcpy(g.shared, at(tp, kSharedBegin), sizeof g.shared);  // multiple_threads is overridden (see above)
+  g.tid = find_tid(tp);
   if (g.tid < 0) {
     g.error = "cannot find the thread id in glibc's thread control block";
     return;
   }
-  if (g.res_state <= 0 || g.res_state > 0x4000) {
-    g.error = fmt::format("glibc's resolver state is not inside the thread control block (offset {})", g.res_state);
-    return;
-  }
+  g.res_state = reinterpret_cast<unsigned char*>(&tl_task_res) - static_cast<unsigned char*>(tp);
   g_task_tls.current = reinterpret_cast<unsigned char*>(&sky_tl_current) - static_cast<unsigned char*>(tp);
   g_task_tls.proc = reinterpret_cast<unsigned char*>(&sky_tl_proc) - static_cast<unsigned char*>(tp);
   g_task_tls.preempt =

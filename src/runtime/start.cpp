@@ -70,7 +70,7 @@ std::vector<int> resolve_cores(const Config& cfg) {
 }  // namespace
 
 Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
-  (void)now_ns();  // calibrates the TSC clock now (20 ms) rather than in the first scheduling decision
+  (void)now_ns();  // opens the TSC calibration window now; it closes in a later call, without waiting
   std::unique_ptr<Policy> policy = make_policy(config.policy);
   config.stack_size = StackPool::validate_size(config.stack_size, config.stack_guard);
   if (config.spin_us > 1'000'000) {
