@@ -325,6 +325,7 @@ std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first)
     return UINT64_MAX;
   }
   const bool takes_now = link_.lc && !owner_lc;
+  retry_slack_ = !takes_now;  // an LC wanter's re-send is precise: the core is its due at once (O3r)
   if (takes_now) {
     // A kicker interrupted this owner a moment ago, in this wait (O3k): give that signal its retry period.
     const std::uint64_t kicked = kick_nudged_at_.load(std::memory_order_relaxed);
@@ -409,7 +410,8 @@ bool AppCore::wait_for_core(bool want, bool armed) noexcept {
     p_.parked_forever.store(deadline == UINT64_MAX && !want, std::memory_order_release);
     {
       // Only a re-send may be late; the backend bounds a sleep with I/O in flight by its own short poll.
-      const bool slack = want && deadline != UINT64_MAX && (p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0;
+      const bool slack = want && retry_slack_ && deadline != UINT64_MAX &&
+                         (p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0;
       RetrySlack rs(slack);
       if (p_.park.wait_parked(deadline)) want = true;  // P3
     }

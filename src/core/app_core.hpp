@@ -22,8 +22,9 @@
 //       ~330 us). The waiting thread's own nudges then start one retry period later. A kicker racing with
 //       the handover can leave our bit set after take(): it costs at most one needless round trip.
 //   O3r. Re-sending: the nudge returns when to ask again (an LC wanter: every kLcRetry; one of the owner's
-//       class: every slice). The waiting thread sleeps until then with a timer slack of kRetrySlack (so
-//       a re-send may come up to ~5 ms late, with the kernel's next tick): a precise timed sleep made the
+//       class: every slice). For the same class, the waiting thread sleeps until then with a timer slack
+//       of kRetrySlack (a re-send may come ~5 ms late, with the kernel's next tick; an LC wanter's stays
+//       precise, the core is due to it at once): a precise timed sleep made the
 //       kernel program the timer hardware on arming and cancelling it, a VM exit each, ~3 us of a ~7 us
 //       inter-app switch here. So an owner whose task never reaches a poll point keeps a core it owes for
 //       up to a slice plus the slack; one that does hands it over at its slice's end by itself.
@@ -156,6 +157,7 @@ class AppCore final : public PollSource {
   bool started_ = false;               // owned the core once
   std::uint32_t give_to_ = 0;          // the owner word to publish when lending
   std::uint64_t owned_since_ = 0;
+  bool retry_slack_ = false;           // the last nudge's re-send may be late (O3r: same class only)
   // When a kicker last interrupted the owner for us (O3k). Written by kickers, read by the waiting thread.
   std::atomic<std::uint64_t> kick_nudged_at_{0};
   // When the current wait for the core began (a kick before it belongs to an earlier wait). The waiting
