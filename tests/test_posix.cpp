@@ -82,7 +82,7 @@ TEST_P(SameAsNative, OutputAndStatus) {
 const std::vector<std::string> kPrograms = {"prodcons", "rwlock",       "barrier", "keys",
                                             "timed",    "pool",         "cxx_threads", "threads_misc",
                                             "pipes",    "echo_server",  "waitpid",     "atomic_wait",
-                                            "tls_threads"};
+                                            "tls_threads", "credentials"};
 
 std::vector<Case> cases(const std::vector<std::string>& options) {
   std::vector<Case> out;

@@ -87,22 +87,40 @@ struct KernelSigaction {        // the rt_sigaction system call's layout on x86-
 };
 void (*g_glibc_setxid)(int, siginfo_t*, void*) = nullptr;  // written once before any task exists
 
-void setxid_on_own_block(int sig, siginfo_t* info, void* ctx) {
-  void* running = arch::thread_pointer();
+// The thread that gave its block to main's task (task_tls_move_thread) and runs on a fresh one: glibc's
+// list still names the original block with this thread's id, so that is the block its handler must mark.
+// Written by that thread before main's task exists and after it ended; read by the handler on any thread.
+std::atomic<void*> g_moved_fresh{nullptr};
+std::atomic<void*> g_moved_own{nullptr};
+
+// The block glibc's list holds for the calling thread: a worker's own, the moved thread's original, or
+// (a thread the runtime never re-pointed) the one it runs on.
+void* listed_block(void* running) {
+  if (running == g_moved_fresh.load(std::memory_order_relaxed)) return g_moved_own.load(std::memory_order_relaxed);
   Processor* p = this_proc();
   KThread* kt = p != nullptr ? p->kthread.load(std::memory_order_relaxed) : nullptr;
-  void* own = kt != nullptr ? kt->loop_ctx.tls_tp : nullptr;
-  if (own != nullptr && own != running) arch::set_thread_pointer(own);
-  g_glibc_setxid(sig, info, ctx);
-  if (own != nullptr && own != running) arch::set_thread_pointer(running);
+  return kt != nullptr && kt->loop_ctx.tls_tp != nullptr ? kt->loop_ctx.tls_tp : running;
 }
 
+void setxid_on_own_block(int sig, siginfo_t* info, void* ctx) {
+  void* running = arch::thread_pointer();
+  void* listed = listed_block(running);
+  // The handler writes only the block's cancelhandling (an atomic update) and setxid_futex, so running it
+  // on main's block while main's task runs elsewhere is sound.
+  if (listed != running) arch::set_thread_pointer(listed);
+  g_glibc_setxid(sig, info, ctx);
+  if (listed != running) arch::set_thread_pointer(running);
+}
+
+// glibc installs its handler in the process's first pthread_create, so this runs once a runtime thread
+// exists (task_tls_threads_started), not in prepare(): before it there is nothing to wrap, and the handler
+// installed later would run unwrapped (memcached -u spun forever in setgroups).
 void wrap_setxid_handler() {
   KernelSigaction act{};
   if (syscall(SYS_rt_sigaction, kSigSetxid, nullptr, &act, sizeof act.mask) != 0) return;
   if (act.handler == nullptr || reinterpret_cast<void*>(act.handler) == SIG_DFL ||
-      reinterpret_cast<void*>(act.handler) == SIG_IGN) {
-    return;  // glibc installs it at start-up; without it there is nothing to wrap
+      reinterpret_cast<void*>(act.handler) == SIG_IGN || act.handler == &setxid_on_own_block) {
+    return;  // not installed (no thread was ever created), or wrapped by an earlier runtime of the process
   }
   g_glibc_setxid = act.handler;
   act.handler = &setxid_on_own_block;
@@ -152,7 +170,6 @@ void prepare(Glibc& g) {
   g_task_tls.preempt =
       reinterpret_cast<unsigned char*>(&detail::skyloft_preempt_word) - static_cast<unsigned char*>(tp);
   arch::detect_wrfsbase();
-  wrap_setxid_handler();
 }
 
 }  // namespace
@@ -161,6 +178,12 @@ std::string task_tls_prepare() {
   static std::once_flag once;
   std::call_once(once, [] { prepare(g_glibc); });
   return g_glibc.error;
+}
+
+void task_tls_threads_started() {
+  static std::mutex m;  // two runtimes never start at once, but the check-then-install must not race
+  std::lock_guard lock(m);
+  wrap_setxid_handler();
 }
 
 void* task_tls_create(std::uint64_t id) {
@@ -206,6 +229,8 @@ void* task_tls_move_thread() {
       area->cpu_id = static_cast<std::uint32_t>(kRseqNotRegistered);
     }
   }
+  g_moved_own.store(own, std::memory_order_relaxed);
+  g_moved_fresh.store(fresh, std::memory_order_relaxed);
   arch::set_thread_pointer(fresh);
   return own;
 }
@@ -216,6 +241,7 @@ void task_tls_return_thread(void* own) noexcept {
   const TaskTlsLayout& l = g_task_tls;
   for (std::ptrdiff_t off : {l.current, l.proc, l.preempt}) std::memcpy(at(own, off), at(fresh, off), sizeof(void*));
   arch::set_thread_pointer(own);
+  g_moved_fresh.store(nullptr, std::memory_order_relaxed);
   task_tls_destroy(fresh);
 }
 

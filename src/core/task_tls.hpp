@@ -20,6 +20,10 @@
 //       instruction, and the monitor's redirect (handoff.cpp) always lands in the block in use.
 //   T4. A task's thread_local destructors run in the task when its body ends (__call_tls_dtors), as at a
 //       thread's exit.
+//   T5. setuid/setgid and friends signal every thread and wait until each handler marked THAT thread's
+//       struct pthread done; on a kernel thread running a task THREAD_SELF is the task's block, so glibc's
+//       handler is wrapped to run on the thread's own block. glibc installs it in the process's first
+//       pthread_create, so the wrap is made once the runtime's threads exist (task_tls_threads_started).
 // What still differs from a native thread is listed in the README (per-task TLS).
 #pragma once
 
@@ -46,6 +50,10 @@ extern TaskTlsLayout g_task_tls;
 // Finds glibc's layout and entry points; thread-safe, idempotent. Returns why per-task TLS cannot work
 // here, or an empty string.
 std::string task_tls_prepare();
+
+// T5: glibc's credential-change handler runs on the kernel thread's own block. Called once the runtime's
+// threads exist, before any task runs: glibc installs that handler in the first pthread_create.
+void task_tls_threads_started();
 
 // A new block for task `id` (T1, T2); returns its thread pointer. Throws std::bad_alloc.
 void* task_tls_create(std::uint64_t id);

@@ -49,6 +49,7 @@ void start_runtime(RuntimeCore& rt, AppLink* app) {
   if (rt.policy->needs_dispatcher()) {
     rt.dispatcher.start([](void* core) { dispatcher_loop(*static_cast<RuntimeCore*>(core)); }, &rt, "skyloft-disp");
   }
+  if (rt.config.task_tls) task_tls_threads_started();
 }
 
 
