@@ -180,11 +180,9 @@ std::string task_tls_prepare() {
   return g_glibc.error;
 }
 
-void task_tls_threads_started() {
-  static std::mutex m;  // two runtimes never start at once, but the check-then-install must not race
-  std::lock_guard lock(m);
-  wrap_setxid_handler();
-}
+// One runtime starts at a time (Runtime's constructor claims g_runtime first), so the check-then-install
+// in wrap_setxid_handler needs no lock.
+void task_tls_threads_started() { wrap_setxid_handler(); }
 
 void* task_tls_create(std::uint64_t id) {
   const Glibc& g = g_glibc;
