@@ -3,17 +3,18 @@
 #include "core/app_core.hpp"
 
 #include <sched.h>
-#include <sys/prctl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <fstream>
 
 #include <fmt/format.h>
 
+#include "core/kthread.hpp"
 #include "core/runtime_core.hpp"
 #include "multiapp/client.hpp"
 #include "preempt/mechanism.hpp"
@@ -164,6 +165,8 @@ void AppCore::Backend::wait(const std::atomic<std::uint32_t>& word, std::uint32_
     const std::uint64_t now = now_ns();
     if (deadline_ns <= now) return;
     timeout = deadline_ns - now;
+    // O3r. The slack stays as set until a timed sleep needs the other one (no system call per switch).
+    set_timer_slack(*c_.p_.kthread.load(std::memory_order_relaxed), c_.loose_wait_ ? kRetrySlackNs : kPreciseTimerSlackNs);
   }
   ma::futex_wait_shared(*c_.own_wake_, seen, timeout);
 }
@@ -206,18 +209,25 @@ void AppCore::give(std::uint32_t to, std::uint64_t now) noexcept {
 
 // ---- O4: whom to give the core to ----
 
-std::optional<std::uint32_t> AppCore::choose(bool idle, std::uint64_t now) noexcept {
-  const std::uint32_t wanted = slot_->wanted.load(std::memory_order_acquire) & ~bit_;
+std::optional<AppCore::Choice> AppCore::choose(bool idle, std::uint64_t now) noexcept {
+  // Running, an LC owner keeps the core for its slice whoever asks: no need to look at the wanters.
+  if (!idle && link_.lc && now - owned_since_ < link_.slice_ns) return std::nullopt;
+  static_assert(ma::kMaxApps < 32);
+  constexpr std::uint32_t kAllApps = (1u << ma::kMaxApps) - 1;  // bits beyond are corruption: ignored
+  const std::uint32_t wanted = slot_->wanted.load(std::memory_order_acquire) & ~bit_ & kAllApps;
   if (wanted == 0) return std::nullopt;
   const ma::CoreGrant* grant = ma::core_grant(*link_.control, index_);
   const std::uint32_t eligible = grant != nullptr ? grant->eligible.load(std::memory_order_relaxed) : 0;
+  // Round-robin after our own id (fair among equals): bit k of `order` is app (first + k) % kMaxApps, and
+  // only the wanters' bits are visited (this runs at every poll point while another app waits).
+  const std::uint32_t first = (link_.id + 1) % ma::kMaxApps;
+  std::uint32_t order = ((wanted >> first) | (wanted << (ma::kMaxApps - first))) & kAllApps;
   int best = -1;
   bool best_lc = false;
   std::uint32_t best_gen = 0;
-  for (std::uint32_t k = 1; k <= ma::kMaxApps; ++k) {  // round-robin after our own id: fair among equals
-    const std::uint32_t id = (link_.id + k) % ma::kMaxApps;
+  for (; order != 0 && !best_lc; order &= order - 1) {  // the first LC wanter in that order wins
+    const std::uint32_t id = (first + static_cast<std::uint32_t>(std::countr_zero(order))) % ma::kMaxApps;
     const std::uint32_t bit = 1u << id;
-    if ((wanted & bit) == 0) continue;
     const ma::AppEntry* e = ma::app_entry(*link_.control, id);
     const bool live = e != nullptr && (eligible & bit) != 0 &&
                       e->state.load(std::memory_order_acquire) == static_cast<std::uint32_t>(ma::AppState::registered);
@@ -238,37 +248,41 @@ std::optional<std::uint32_t> AppCore::choose(bool idle, std::uint64_t now) noexc
                                : (!link_.lc && now - owned_since_ >= link_.slice_ns);
     if (!takes) return std::nullopt;
   }
-  return ma::pack_owner(static_cast<std::uint32_t>(best), best_gen);
+  return Choice{ma::pack_owner(static_cast<std::uint32_t>(best), best_gen), best_lc};
 }
 
 void AppCore::poll(Processor&, std::uint64_t now) noexcept {
   if (!owned_ || lending_ || !others_want()) return;
-  if (std::optional<std::uint32_t> to = choose(false, now)) {
+  if (std::optional<Choice> to = choose(false, now)) {
     lending_ = true;  // the gate now preempts the task and picks nothing; the loop hands over
     give_to_ = *to;
   }
 }
 
-void AppCore::hand_over_lent() noexcept {
+bool AppCore::lend_and_wait() noexcept {
   // We want the core back (our yielded task waits): say so before the new owner can run, so that its
   // first poll already sees it and this thread has nothing left to do between the wake-up and its sleep.
   slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst);
-  give(give_to_, now_ns());
+  const std::uint64_t now = now_ns();
+  retry_slack_ = true;  // a re-send to the new owner is never due at once (O3r)
+  const std::uint64_t resend = give_to_.lc && !link_.lc ? UINT64_MAX : now + link_.slice_ns;
+  give(give_to_.owner, now);
+  return wait_core(/*want=*/true, /*armed=*/false, resend);
 }
 
 bool AppCore::hand_over_idle() noexcept {
   const std::uint64_t now = now_ns();
-  std::optional<std::uint32_t> to = choose(true, now);
+  std::optional<Choice> to = choose(true, now);
   if (!to) return false;
-  give(*to, now);
+  give(to->owner, now);
   return true;
 }
 
 void AppCore::leave() noexcept {
   if (!owned_) return;
   const std::uint64_t now = now_ns();
-  if (std::optional<std::uint32_t> to = choose(true, now)) {
-    give(*to, now);
+  if (std::optional<Choice> to = choose(true, now)) {
+    give(to->owner, now);
     return;
   }
   // Nobody waits: the owner word keeps naming us, and the daemon gives the core to its grant when we
@@ -358,35 +372,8 @@ void AppCore::kick_nudge() noexcept {
   stats_->kick_nudges.fetch_add(1, std::memory_order_relaxed);
 }
 
-// O3r: a thread's timed sleep for a re-sent request, with a timer slack that lets the kernel fire it with
-// its next tick instead of programming the timer hardware for it (on a VM each programming is an exit: a
-// timed sleep cost ~3 us more than an untimed one on each side of a ~7 us inter-app switch).
-class RetrySlack {
- public:
-  explicit RetrySlack(bool on) noexcept : on_(on) {
-    if (on_) {
-      (void)normal();  // read before the first change
-      prctl(PR_SET_TIMERSLACK, kRetrySlackNs, 0, 0, 0);
-    }
-  }
-  ~RetrySlack() {
-    if (on_) prctl(PR_SET_TIMERSLACK, normal(), 0, 0, 0);
-  }
-  RetrySlack(const RetrySlack&) = delete;
-  RetrySlack& operator=(const RetrySlack&) = delete;
-
- private:
-  // The thread's own slack (the kernel's default, or what the program set before the runtime started).
-  static unsigned long normal() noexcept {
-    thread_local const unsigned long slack = static_cast<unsigned long>(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0));
-    return slack;
-  }
-  bool on_;
-};
-
-bool AppCore::wait_for_core(bool want, bool armed) noexcept {
+bool AppCore::wait_core(bool want, bool armed, std::uint64_t next_nudge) noexcept {
   RuntimeCore& rt = *p_.rt;
-  std::uint64_t next_nudge = 0;
   waiting_since_.store(now_ns(), std::memory_order_relaxed);
   rt.nr_parked.fetch_add(1, std::memory_order_seq_cst);  // notify_work_available looks for parked processors
   if (!armed) p_.park.prepare();  // P1, once: the word stays kParked until we leave, so no kick is lost
@@ -411,13 +398,10 @@ bool AppCore::wait_for_core(bool want, bool armed) noexcept {
     }
     const std::uint64_t deadline = want ? next_nudge : timer;  // not wanting: the timer is not due yet
     p_.parked_forever.store(deadline == UINT64_MAX && !want, std::memory_order_release);
-    {
-      // Only a re-send may be late; the backend bounds a sleep with I/O in flight by its own short poll.
-      const bool slack = want && retry_slack_ && deadline != UINT64_MAX &&
-                         (p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0;
-      RetrySlack rs(slack);
-      if (p_.park.wait_parked(deadline)) want = true;  // P3
-    }
+    // Only a re-send may be late; the backend bounds a sleep with I/O in flight by its own short poll.
+    loose_wait_ = want && retry_slack_ && (p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0;
+    if (p_.park.wait_parked(deadline)) want = true;  // P3
+    loose_wait_ = false;
     p_.parked_forever.store(false, std::memory_order_relaxed);
   }
   p_.park.cancel();

@@ -26,7 +26,9 @@
 //       of kRetrySlack (a re-send may come ~5 ms late, with the kernel's next tick; an LC wanter's stays
 //       precise, the core is due to it at once): a precise timed sleep made the
 //       kernel program the timer hardware on arming and cancelling it, a VM exit each, ~3 us of a ~7 us
-//       inter-app switch here. So an owner whose task never reaches a poll point keeps a core it owes for
+//       inter-app switch here. The thread's slack changes only when a timed sleep needs the other one
+//       (set_timer_slack, kthread.hpp), and a task's blocking call restores the precise one (handoff.cpp):
+//       two prctl calls per switch were ~0.3 us of a ~1.5 us switch on a faster machine. So an owner whose task never reaches a poll point keeps a core it owes for
 //       up to a slice plus the slack; one that does hands it over at its slice's end by itself.
 //   O4. The owner decides, at its poll point (kPollRevoke, set for good on every processor under a
 //       daemon: the preemption signal passes it too) and in its idle loop:
@@ -108,9 +110,11 @@ class AppCore final : public PollSource {
   void attached(pid_t tid) noexcept;
   // Not the owner: sleeps until the core is ours (O3). `want`: ask for it now. `armed`: the caller already
   // did ParkWord::prepare (a kick since then means work). Returns false when the runtime stops.
-  bool wait_for_core(bool want, bool armed) noexcept;
-  // Lending (the poll decided): hands the core over (O2).
-  void hand_over_lent() noexcept;
+  bool wait_for_core(bool want, bool armed) noexcept { return wait_core(want, armed, 0); }
+  // Lending (the poll decided): hands the core over (O2) and waits to get it back, as wait_for_core(true,
+  // false) but without the first nudge (O3): the new owner was just woken and owes the core back no sooner
+  // than its slice (an LC app taking it from us: when it is idle).
+  bool lend_and_wait() noexcept;
   // Owner: another app's worker asks for the core (one shared load).
   bool others_want() const noexcept;
   // Owner with nothing to run: hands the core to the best wanter (O4). False if no wanter is valid.
@@ -131,7 +135,13 @@ class AppCore final : public PollSource {
     AppCore& c_;
   };
 
-  std::optional<std::uint32_t> choose(bool idle, std::uint64_t now) noexcept;
+  struct Choice {
+    std::uint32_t owner;  // the owner word to publish
+    bool lc;              // the chosen app is LC
+  };
+  std::optional<Choice> choose(bool idle, std::uint64_t now) noexcept;
+  // O3; `next_nudge` 0: nudge at once (a first nudge), else the first re-send's time.
+  bool wait_core(bool want, bool armed, std::uint64_t next_nudge) noexcept;
   std::uint64_t nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept;
   // The owner word's app if it is registered with that generation (ref filled), else null.
   const multiapp::AppEntry* live_owner(std::uint32_t owner, multiapp::OwnerRef& ref) const noexcept;
@@ -155,9 +165,10 @@ class AppCore final : public PollSource {
   bool owned_ = false;
   bool lending_ = false;
   bool started_ = false;               // owned the core once
-  std::uint32_t give_to_ = 0;          // the owner word to publish when lending
+  Choice give_to_{};                   // whom to give the core to when lending
   std::uint64_t owned_since_ = 0;
   bool retry_slack_ = false;           // the last nudge's re-send may be late (O3r: same class only)
+  bool loose_wait_ = false;            // the sleep in progress is such a re-send's (O3r)
   // When a kicker last interrupted the owner for us (O3k). Written by kickers, read by the waiting thread.
   std::atomic<std::uint64_t> kick_nudged_at_{0};
   // When the current wait for the core began (a kick before it belongs to an earlier wait). The waiting

@@ -58,6 +58,7 @@ BlockingSection::BlockingSection() noexcept : task_(current_task()) {
   RuntimeSection::enter(t);
   Processor* p = proc_in_section(t);
   KThread* kt = p->kthread.load(std::memory_order_relaxed);
+  set_timer_slack(*kt, kPreciseTimerSlackNs);  // the call's own timeouts: a core wait may have loosened it
   p->blocking_since.store(now_ns(), std::memory_order_relaxed);
   const std::uint64_t running = own_word(kt->serial, kOwnRunning);
   std::uint64_t expected = running;

@@ -136,8 +136,8 @@ Task* app_find_work(Processor* p) {
   Task* found = nullptr;
   for (;;) {
     if (ac.lending()) {
-      ac.hand_over_lent();
-      if (!ac.wait_for_core(/*want=*/true, /*armed=*/false)) break;  // our yielded task waits for the core
+      if (!ac.lend_and_wait()) break;  // our yielded task waits for the core
+      if ((found = proc_pick(p)) != nullptr) break;  // it, at once (no spin phase: the switch's path)
       continue;
     }
     AppProcIdle idle{{p, *p->rt}};
@@ -215,6 +215,12 @@ bool run_processor(KThread* kt, Processor* p) {
 
 }  // namespace
 
+void set_timer_slack(KThread& kt, unsigned long ns) noexcept {
+  if (kt.timer_slack_ns == ns) return;
+  prctl(PR_SET_TIMERSLACK, ns, 0, 0, 0);
+  kt.timer_slack_ns = ns;
+}
+
 void kthread_main(void* arg) {
   auto* kt = static_cast<KThread*>(arg);
   RuntimeCore& rt = *kt->rt;
@@ -227,7 +233,7 @@ void kthread_main(void* arg) {
   kt->standin.eh_slot = kt->eh_slot;
   kt->standin.kthread.store(kt, std::memory_order_relaxed);
   kt->standin.preempt_flag.store(1, std::memory_order_relaxed);
-  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);  // 50 us default slack would delay timed parks
+  set_timer_slack(*kt, kPreciseTimerSlackNs);
   kt->alt_stack = install_signal_stack();
   arch::init_thread_context(kt->loop_ctx);
   if (rt.config.task_tls) kt->loop_ctx.tls_tp = arch::thread_pointer();  // the loop keeps the thread's own

@@ -52,6 +52,17 @@ struct KThread {
   KThread* next_spare = nullptr;     // spare list link (protected by the runtime's spare lock)
   int stat_fd = -1;                  // /proc/self/task/<tid>/stat, read by sysmon (unmarked hand-off)
   int syscall_fd = -1;               // /proc/self/task/<tid>/syscall
+
+  // ---- timer slack (set_timer_slack) ----
+  unsigned long timer_slack_ns = 0;  // the thread's PR_SET_TIMERSLACK as last set; the thread itself only
 };
+
+// How late the kernel may fire the thread's timed sleeps: runtime threads keep it at 1 ns (the default 50 us
+// would delay timed parks); a processor waiting for a core may loosen it (app_core.hpp O3r).
+inline constexpr unsigned long kPreciseTimerSlackNs = 1;
+
+// On kt's own thread: sets its timer slack to `ns`, with a system call only when that changes it (a waiting
+// processor's loose and precise sleeps alternate on every inter-app switch: two prctl per switch otherwise).
+void set_timer_slack(KThread& kt, unsigned long ns) noexcept;
 
 }  // namespace skyloft
