@@ -54,6 +54,15 @@ TEST(BadConfig, UnknownPolicy) {
   EXPECT_EQ(Runtime::current(), nullptr) << "a failed constructor left a runtime registered";
 }
 
+// A build without the multi-app layer's hooks (SKYLOFT_MULTI_APP=OFF) says so instead of joining a daemon.
+TEST(BadConfig, DaemonNeedsTheMultiAppLayer) {
+  if (SKYLOFT_MULTI_APP) GTEST_SKIP() << "this build has the multi-app layer (tests/test_multiapp.cpp)";
+  Config c = make_config("fifo");
+  c.daemon = "/nonexistent/skyloftd.sock";
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "this build has no multi-app layer (SKYLOFT_MULTI_APP=OFF)");
+  EXPECT_EQ(Runtime::current(), nullptr);
+}
+
 TEST(PolicyRegistry, BuiltInsAreKnown) {
   const auto names = skyloft::policy_names();
   ASSERT_GE(names.size(), 2u);

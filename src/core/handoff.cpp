@@ -250,7 +250,7 @@ bool escape_unpreemptible(Processor& p, Task* t) noexcept {
   if (m1 == nullptr || t->preempt_off.load(std::memory_order_relaxed) != 0) return false;
   // Under a daemon the escaped thread would stay active on the core beside the spare: two workers of
   // one core, which the Single Binding Rule forbids. The task then waits for its quick retries.
-  if (p.app != nullptr) return false;
+  if (shared_core(&p) != nullptr) return false;
   const std::uint64_t running = own_word(m1->serial, kOwnRunning);
   std::uint64_t expected = running;
   // Fails while the monitor examines an unmarked steal of P (H3); the next interrupt tries again.

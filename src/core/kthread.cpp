@@ -12,8 +12,9 @@
 //            the system call's return runs the io_uring completions the kernel holds for this thread.
 //   park     until a kick, the earliest of its own timers, or the earliest timer of a processor that runs
 //            a task. parked_forever (parked with no deadline) is what shutdown uses to detect quiescence.
-// Under a daemon (Processor::app) the loop first waits for the core to be this application's, and its idle
-// path hands the core to other applications (app_find_work; the protocol is in app_core.hpp).
+// Under a daemon (shared_core(p), processor.hpp) the loop first waits for the core to be this application's,
+// and its idle path hands the core to other applications (app_find_work; the protocol is in app_core.hpp).
+// A build without the multi-app layer compiles those branches out.
 #include "core/kthread.hpp"
 
 #include <cxxabi.h>
@@ -123,7 +124,7 @@ struct ProcIdle {
 // poll point decided to lend the core, or when another application's worker asks for it.
 struct AppProcIdle : ProcIdle {
   bool find() {
-    const AppCore& ac = *p->app;
+    const AppCore& ac = *shared_core(p);
     return ac.lending() || ProcIdle::find() || ac.lending() || ac.others_want();
   }
 };
@@ -131,7 +132,7 @@ struct AppProcIdle : ProcIdle {
 // find_work of a processor whose core is shared with other applications: hands the core over when it is
 // lent or wanted while idle, waits to get it back (O3), and returns a task only while it owns the core.
 Task* app_find_work(Processor* p) {
-  AppCore& ac = *p->app;
+  AppCore& ac = *shared_core(p);
   const std::uint64_t start = now_ns();
   Task* found = nullptr;
   for (;;) {
@@ -168,7 +169,7 @@ Task* find_work(Processor* p) {
     p->idle.store(false, std::memory_order_relaxed);  // switch_away set it when it came here empty-handed
     return t;
   }
-  if (p->app != nullptr) return app_find_work(p);
+  if (shared_core(p) != nullptr) return app_find_work(p);
   const std::uint64_t start = now_ns();
   ProcIdle idle{p, *p->rt};
   spin_then_park(p->park, idle);
@@ -184,18 +185,19 @@ void attach(KThread* kt, Processor* p) {
   set_this_proc(p);
   detail::skyloft_preempt_word = reinterpret_cast<std::uint32_t*>(&p->preempt_flag);
   if (p->preempt_hooks) p->rt->preempt->thread_attached(*p);
-  if (p->app != nullptr) p->app->attached(kt->tid);  // the target of other apps' revocation signals
+  if (AppCore* ac = shared_core(p)) ac->attached(kt->tid);  // the target of other apps' revocation signals
 }
 
 void detach(Processor* p) {
-  if (p->app != nullptr) p->app->leave();
+  if (AppCore* ac = shared_core(p)) ac->leave();
   if (p->preempt_hooks) p->rt->preempt->thread_detached(*p);
 }
 
 // Drives `p` until the runtime stops (returns false) or the thread loses `p` to a spare (returns true).
 bool run_processor(KThread* kt, Processor* p) {
   attach(kt, p);
-  if (p->app != nullptr && !p->app->owned() && !p->app->wait_for_core(/*want=*/false, /*armed=*/false)) {
+  AppCore* ac = shared_core(p);
+  if (ac != nullptr && !ac->owned() && !ac->wait_for_core(/*want=*/false, /*armed=*/false)) {
     detach(p);
     return false;
   }

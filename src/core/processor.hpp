@@ -12,7 +12,9 @@
 //                           preempt_flag (set by mechanisms), park (unparked by wakers)
 //   the hand-off          : kthread and own_word, by the protocol in handoff.cpp
 //
-// Code that runs on a processor reaches it in one TLS load (this_proc()).
+// Code that runs on a processor reaches it in one TLS load (this_proc()). The multi-app layer's hooks in
+// the hot paths read Processor::app through shared_core() only, so a build without the layer
+// (SKYLOFT_MULTI_APP=OFF) drops them.
 #pragma once
 
 #include <atomic>
@@ -21,7 +23,14 @@
 #include "core/park.hpp"
 #include "core/timer_heap.hpp"
 
+#ifndef SKYLOFT_MULTI_APP
+#error "SKYLOFT_MULTI_APP must be defined (0 or 1) for every target: CMakeLists.txt does it"
+#endif
+
 namespace skyloft {
+
+// The build has the multi-app layer's hooks (CMake option SKYLOFT_MULTI_APP).
+inline constexpr bool kMultiApp = SKYLOFT_MULTI_APP != 0;
 
 class AppCore;
 class Policy;
@@ -94,7 +103,8 @@ struct alignas(64) Processor {
   PollSource* io = nullptr;       // the I/O layer's poller (kPollIo), set before the processor runs
   PollSource* revoke = nullptr;   // the multi-app layer's revocation check (kPollRevoke)
   AppCore* app = nullptr;         // under a daemon: this core's share of the Single Binding Rule (app_core.hpp);
-                                  // nullptr when standalone. Set before the processor runs.
+                                  // nullptr when standalone. Set before the processor runs; hot paths
+                                  // read it through shared_core() (below).
 
   // ---- remote: written by other threads; own cache line ----
   alignas(64) std::atomic<std::uint32_t> preempt_flag{0};  // set by mechanisms, read by preempt_point()
@@ -124,5 +134,12 @@ inline Processor* this_proc() noexcept {
   return p;
 }
 inline void set_this_proc(Processor* p) noexcept { sky_tl_proc = p; }
+
+// The processor's share of a core under a daemon, or nullptr when standalone; a constant nullptr in a
+// build without the multi-app layer, so every branch on it is compiled out.
+inline AppCore* shared_core(const Processor* p) noexcept {
+  if constexpr (kMultiApp) return p->app;
+  else return nullptr;
+}
 
 }  // namespace skyloft

@@ -36,7 +36,7 @@ void start_runtime(RuntimeCore& rt, AppLink* app) {
   rt.policy->init(rt);
   rt.preempt->start(rt);
   io_start(rt);  // every processor's I/O poller, before the processors run (p->io is read-only after)
-  if (app != nullptr) attach_app_cores(rt, *app);  // after io_start: the shared-word park backend wins
+  if (kMultiApp && app != nullptr) attach_app_cores(rt, *app);  // after io_start: the shared-word park backend wins
   for (auto& p : rt.procs) rt.new_kthread(p.get());
   if (rt.config.handoff_us != 0) {
     rt.new_kthread(nullptr);  // a spare, ready for the first hand-off
@@ -84,6 +84,11 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   std::unique_ptr<AppLink> app;
   std::vector<int> cores;
   if (config.daemon) {
+    if constexpr (!kMultiApp) {
+      throw ConfigError(fmt::format("daemon '{}' (Config::daemon / SKYLOFT_DAEMON): this build has no multi-app "
+                                    "layer (SKYLOFT_MULTI_APP=OFF); rebuild with it ON to run under skyloftd",
+                                    *config.daemon));
+    }
     // Under a daemon the cores are the daemon's; a centralized policy or a ticker core would need one of
     // them for good, which the Single Binding Rule cannot give.
     if (config.cores) {
