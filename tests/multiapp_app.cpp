@@ -6,6 +6,8 @@
 //                               way a BE batch job runs): "spin <total> <per-task counts...>"
 //   multiapp_app hog MS         the same without the preempt point (a task that never reaches the
 //                               scheduler by itself): "hog <total> <per-task counts...>"
+//   multiapp_app libc MS        the same, each iteration a ~10 us memchr, so that a preemption signal
+//                               mostly finds the task inside libc (deferred): "libc <total> <counts...>"
 //   multiapp_app sleeper MS US  one task sleeping US microseconds at a time and timing how late it wakes
 //                               (an LC server's wake-ups): "sleeper <iterations> <p50 us> <p99 us> <max us>"
 //   multiapp_app burst MS       an LC-style request loop: a task wakes every 2 ms and spawns short
@@ -29,7 +31,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int usage() {
-  std::fprintf(stderr, "usage: multiapp_app spin MS | hog MS | sleeper MS US | burst MS\n");
+  std::fprintf(stderr, "usage: multiapp_app spin MS | hog MS | libc MS | sleeper MS US | burst MS\n");
   return 2;
 }
 
@@ -45,8 +47,11 @@ void ready(skyloft::Runtime&) {
   std::fflush(stdout);
 }
 
-// spin (with_points) and hog (without).
-int spin(skyloft::Runtime& rt, long ms, bool with_points) {
+enum class Spin { points, hog, libc };
+
+// spin, hog and libc.
+int spin(skyloft::Runtime& rt, long ms, Spin kind) {
+  static std::vector<char> haystack(256 * 1024);  // zeros: memchr reads it all
   const int n = static_cast<int>(skyloft::allowed_cores().size());
   std::vector<std::atomic<std::uint64_t>> counts(static_cast<std::size_t>(n));
   std::atomic<bool> stop{false};
@@ -56,8 +61,13 @@ int spin(skyloft::Runtime& rt, long ms, bool with_points) {
       std::uint64_t c = 0;
       while (!stop.load(std::memory_order_relaxed)) {
         ++c;
+        if (kind == Spin::libc) {
+          c += std::memchr(haystack.data(), 1, haystack.size()) != nullptr;  // never found
+          counts[static_cast<std::size_t>(i)].store(c, std::memory_order_relaxed);
+          continue;
+        }
         if ((c & 63) == 0) counts[static_cast<std::size_t>(i)].store(c, std::memory_order_relaxed);
-        if (with_points) skyloft::preempt_point();
+        if (kind == Spin::points) skyloft::preempt_point();
       }
       counts[static_cast<std::size_t>(i)].store(c, std::memory_order_relaxed);
     }));
@@ -72,7 +82,8 @@ int spin(skyloft::Runtime& rt, long ms, bool with_points) {
     total += c.load();
     per += " " + std::to_string(c.load());
   }
-  std::printf("%s %llu%s\n", with_points ? "spin" : "hog", static_cast<unsigned long long>(total), per.c_str());
+  const char* name = kind == Spin::points ? "spin" : kind == Spin::hog ? "hog" : "libc";
+  std::printf("%s %llu%s\n", name, static_cast<unsigned long long>(total), per.c_str());
   return 0;
 }
 
@@ -132,8 +143,8 @@ int main(int argc, char** argv) {
   try {
     skyloft::Runtime rt;
     int rc;
-    if ((mode == "spin" || mode == "hog") && argc == 3) {
-      rc = spin(rt, ms, mode == "spin");
+    if ((mode == "spin" || mode == "hog" || mode == "libc") && argc == 3) {
+      rc = spin(rt, ms, mode == "spin" ? Spin::points : mode == "hog" ? Spin::hog : Spin::libc);
     } else if (mode == "sleeper" && argc == 4 && arg_number(argv[3]) > 0) {
       rc = sleeper(rt, ms, arg_number(argv[3]));
     } else if (mode == "burst" && argc == 3) {

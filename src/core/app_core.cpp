@@ -175,14 +175,41 @@ void AppCore::Backend::wake(const std::atomic<std::uint32_t>&) noexcept {
   // O3k first: a kick for a processor waiting for its core also asks the owner for it. The signal goes out
   // before our own thread is woken on that core, where it would compete with the owner for the CPU before
   // the owner handled the signal (signal to handler p99 ~470 -> ~120 us here, 3 runs each).
-  c_.kick_nudge();
-  if (ma::post_wake(*c_.own_wake_, c_.link_.generation)) ma::futex_wake_shared(*c_.own_wake_, 1);
+  RuntimeCore& rt = *c_.p_.rt;
+  if (c_.kick_nudge() && rt.sysmon != nullptr && !rt.stopping.load(std::memory_order_seq_cst)) {
+    c_.kick_unwoken_at_.store(c_.kick_nudged_at_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    return;  // O3s: the handover wakes it; the ParkWord stays kNotified, so it knows about the work
+  }
+  c_.wake_thread();
+}
+
+void AppCore::wake_thread() noexcept {
+  if (ma::post_wake(*own_wake_, link_.generation)) ma::futex_wake_shared(*own_wake_, 1);
+}
+
+void AppCore::wake_if_kick_unanswered(std::uint64_t now) noexcept {
+  std::uint64_t at = kick_unwoken_at_.load(std::memory_order_relaxed);
+  if (at == 0 || now < at + kLcRetryNs) return;
+  if (kick_unwoken_at_.compare_exchange_strong(at, 0, std::memory_order_relaxed)) wake_thread();
+}
+
+void AppCore::revocation_deferred() const noexcept {
+  // Only loads, compare-exchanges and futex calls: async-signal-safe.
+  std::uint32_t wanters = slot_->wanted.load(std::memory_order_acquire) & ~bit_ & ((1u << ma::kMaxApps) - 1);
+  for (; wanters != 0; wanters &= wanters - 1) {
+    const auto id = static_cast<std::uint32_t>(std::countr_zero(wanters));
+    const ma::AppEntry* e = ma::app_entry(*link_.control, id);
+    std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, id);
+    if (e == nullptr || w == nullptr) continue;
+    if (ma::post_wake(*w, e->generation.load(std::memory_order_relaxed) & 0xffffffu)) ma::futex_wake_shared(*w, 1);
+  }
 }
 
 // ---- O1/O2: entering and leaving the core ----
 
 void AppCore::take(std::uint64_t now) noexcept {
   slot_->wanted.fetch_and(~bit_, std::memory_order_relaxed);
+  kick_unwoken_at_.store(0, std::memory_order_relaxed);
   ma::checker_enter(*slot_);  // a violation is counted in the region (the tests assert there are none)
   owned_ = true;
   lending_ = false;
@@ -358,18 +385,19 @@ std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first)
   return now + (takes_now ? kLcRetryNs : link_.slice_ns);
 }
 
-void AppCore::kick_nudge() noexcept {
-  if (!link_.lc) return;
+bool AppCore::kick_nudge() noexcept {
+  if (!link_.lc) return false;
   const std::uint32_t owner = slot_->owner.load(std::memory_order_seq_cst);
-  if (owner == link_.me) return;  // ours: the kick woke an idle owner, or the waiter is about to take it
+  if (owner == link_.me) return false;  // ours: the kick woke an idle owner, or the waiter is about to take it
   ma::OwnerRef o{};
   const ma::AppEntry* e = live_owner(owner, o);
-  if (e == nullptr || e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc)) return;
+  if (e == nullptr || e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc)) return false;
   // The first to set our bit asks; while it is set the waiting thread (or an earlier kicker) already has.
-  if ((slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst) & bit_) != 0) return;
+  if ((slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst) & bit_) != 0) return false;
   kick_nudged_at_.store(now_ns(), std::memory_order_relaxed);
   interrupt_owner(o, *e);
   stats_->kick_nudges.fetch_add(1, std::memory_order_relaxed);
+  return true;
 }
 
 bool AppCore::wait_core(bool want, bool armed, std::uint64_t next_nudge) noexcept {
@@ -401,6 +429,8 @@ bool AppCore::wait_core(bool want, bool armed, std::uint64_t next_nudge) noexcep
     // Only a re-send may be late; the backend bounds a sleep with I/O in flight by its own short poll.
     loose_wait_ = want && retry_slack_ && (p_.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0;
     if (p_.park.wait_parked(deadline)) want = true;  // P3
+    // Awake: re-sends are this thread's again (O3s).
+    if (kick_unwoken_at_.load(std::memory_order_relaxed) != 0) kick_unwoken_at_.store(0, std::memory_order_relaxed);
     loose_wait_ = false;
     p_.parked_forever.store(false, std::memory_order_relaxed);
   }

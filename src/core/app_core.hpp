@@ -21,6 +21,16 @@
 //       about to interrupt runs and the kernel may let it finish its slice (core acquisition p99 was
 //       ~330 us). The waiting thread's own nudges then start one retry period later. A kicker racing with
 //       the handover can leave our bit set after take(): it costs at most one needless round trip.
+//   O3s. That kick does not wake the waiting thread either: woken, it would run on that very core before
+//       the owner's handler and delay it (acquisition p50 23 -> 14 us, p99 ~100 -> ~65 us here without
+//       it); the handover wakes it (O2). Its re-sends still happen: an owner whose handler defers the
+//       signal (O3d) wakes the wanters of the core, and the monitor wakes a thread whose kick went
+//       unanswered for kLcRetry (wake_if_kick_unanswered: a signal that reached no handler). Not while
+//       the runtime stops, nor without a monitor.
+//   O3d. An owner whose preemption handler cannot act on another app's signal now (the task's PC is in
+//       libc, or in a blocking system call) posts and wakes the wake words of the core's wanters, so
+//       that they re-send it (revocation_deferred: async-signal-safe). A request that came within a
+//       run's first quantum is not ignored as a stale tick (signal.cpp, preemption.cpp).
 //   O3r. Re-sending: the nudge returns when to ask again (an LC wanter: every kLcRetry; one of the owner's
 //       class: every slice). For the same class, the waiting thread sleeps until then with a timer slack
 //       of kRetrySlack (a re-send may come ~5 ms late, with the kernel's next tick; an LC wanter's stays
@@ -124,6 +134,15 @@ class AppCore final : public PollSource {
   // kPollRevoke (O4, running tasks).
   void poll(Processor& p, std::uint64_t now) noexcept override;
 
+  // ---- other threads ----
+  // O3d, in the preemption handler of the driving thread: another app's request could not be acted on.
+  void revocation_deferred() const noexcept;
+  // O3s, the monitor: wakes the thread if a kick it slept through has gone unanswered for kLcRetry.
+  void wake_if_kick_unanswered(std::uint64_t now) noexcept;
+  // Posts our wake word and wakes the thread sleeping on it (shutdown: a ParkWord left kNotified by a kick
+  // that did not wake the thread, O3s, makes ParkWord::unpark a no-op).
+  void wake_thread() noexcept;
+
  private:
   class Backend final : public ParkBackend {
    public:
@@ -148,7 +167,8 @@ class AppCore final : public PollSource {
   // Posts the owner's wake word and sends its worker on this core the preemption signal (any thread).
   void interrupt_owner(const multiapp::OwnerRef& o, const multiapp::AppEntry& e) const noexcept;
   // O3k, on the kicker's thread (any thread of this app).
-  void kick_nudge() noexcept;
+  // Returns true if it interrupted the owner (this kicker set our `wanted` bit).
+  bool kick_nudge() noexcept;
   void take(std::uint64_t now) noexcept;
   void give(std::uint32_t to, std::uint64_t now) noexcept;
   bool wake_condition() const noexcept;
@@ -171,6 +191,9 @@ class AppCore final : public PollSource {
   bool loose_wait_ = false;            // the sleep in progress is such a re-send's (O3r)
   // When a kicker last interrupted the owner for us (O3k). Written by kickers, read by the waiting thread.
   std::atomic<std::uint64_t> kick_nudged_at_{0};
+  // When a kick that did not wake the thread interrupted the owner (O3s), 0: none. Kickers set it; the
+  // waiting thread (awake again) and the monitor (waking it) clear it.
+  std::atomic<std::uint64_t> kick_unwoken_at_{0};
   // When the current wait for the core began (a kick before it belongs to an earlier wait). The waiting
   // thread writes, the monitor reads (through nudge).
   std::atomic<std::uint64_t> waiting_since_{0};

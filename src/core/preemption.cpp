@@ -13,6 +13,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/app_core.hpp"
 #include "core/processor.hpp"
 #include "core/runtime_core.hpp"
 #include "core/scheduler.hpp"
@@ -32,6 +33,13 @@ __thread std::uint32_t* skyloft_preempt_word __attribute__((tls_model("initial-e
 void reset_preempt_word() noexcept { skyloft_preempt_word = &g_zero_word; }
 }  // namespace detail
 
+namespace {
+bool lending(const Processor* p) noexcept {
+  const AppCore* ac = shared_core(p);
+  return ac != nullptr && ac->lending();
+}
+}  // namespace
+
 // Acts on a preemption request. Called on the task's stack inside a runtime section (depth 1).
 void preempt_now(Processor* p) noexcept {
   Task* cur = p->current;
@@ -44,7 +52,11 @@ void preempt_now(Processor* p) noexcept {
   sched_poll(p);
   // A request that raced with a dispatch (a periodic timer's phase, a ticker that read the previous run)
   // must not cost the new run its quantum before it has even reached its own code.
-  if (p->track_run_start && now_ns() - p->run_start_ns.load(std::memory_order_relaxed) < p->min_run_ns) return;
+  // A core lent to another app (app_core.hpp O3d) is given at once, however young the run.
+  if (p->track_run_start && now_ns() - p->run_start_ns.load(std::memory_order_relaxed) < p->min_run_ns &&
+      !lending(p)) {
+    return;
+  }
   p->preempt_checks.add();
   if (!p->policy->tick(p->index, cur)) return;
   p->preemptions.add();

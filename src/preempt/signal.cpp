@@ -51,6 +51,7 @@
 #include <fmt/format.h>
 
 #include "arch/context.hpp"
+#include "core/app_core.hpp"
 #include "core/fatal.hpp"
 #include "core/handoff.hpp"
 #include "core/kthread.hpp"
@@ -160,7 +161,9 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
     return;
   }
   Task* t = p != nullptr ? sky_tl_current : nullptr;
-  if (t != nullptr && p->track_run_start &&
+  // Another application asking for the core (app_core.hpp O3d) is not a quantum's tick: never stale.
+  const bool revocation = info->si_code == SI_QUEUE && info->si_pid != g_pid;
+  if (t != nullptr && !revocation && p->track_run_start &&
       now_ns() - p->run_start_ns.load(std::memory_order_relaxed) < p->min_run_ns) {
     t = nullptr;  // a tick for the previous run, delivered after the switch: not this run's quantum
   }
@@ -187,6 +190,9 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
       regs[REG_RIP] = reinterpret_cast<greg_t>(&sky_preempt_trampoline);
     } else if (p->index >= 0) {
       p->preempt_deferred.add();
+      if (revocation && verdict == SafePoint::unsafe_pc) {
+        if (AppCore* ac = shared_core(p)) ac->revocation_deferred();  // O3d: its wanters re-send
+      }
       const std::uint32_t retries = verdict == SafePoint::unsafe_pc ? want_quick_retry(*p, pc) : 0;
       if (retries >= kEscapeAfterRetries && escape_unpreemptible(*p, t)) {
         // This thread drives its stand-in now; the spare runs the processor's other tasks.

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/app_core.hpp"
 #include "core/kthread.hpp"
 #include "core/policy_check.hpp"
 #include "core/runtime_core.hpp"
@@ -55,7 +56,10 @@ ShutdownReport stop_runtime(RuntimeCore& rt) {
   rt.stopping.store(true, std::memory_order_seq_cst);
   {
     std::lock_guard<SpinLock> g(rt.kthreads_lock);
-    for (auto& p : rt.procs) p->park.unpark();
+    for (auto& p : rt.procs) {
+      p->park.unpark();
+      if (AppCore* ac = shared_core(p.get())) ac->wake_thread();  // app_core.hpp O3s
+    }
     for (auto& kt : rt.kthreads) kt->park.unpark();
   }
   rt.dispatcher_park.unpark();
