@@ -25,8 +25,8 @@
 //       the owner's handler and delay it (acquisition p50 23 -> 14 us, p99 ~100 -> ~65 us here without
 //       it); the handover wakes it (O2). Its re-sends still happen: an owner whose handler defers the
 //       signal (O3d) wakes the wanters of the core, and the monitor wakes a thread whose kick went
-//       unanswered for kLcRetry (wake_if_kick_unanswered: a signal that reached no handler). Not while
-//       the runtime stops, nor without a monitor.
+//       unanswered for kLcRetry (wake_if_due: a signal that reached no handler). Not while the runtime
+//       stops, nor without a monitor.
 //   O3d. An owner whose preemption handler cannot act on another app's signal now (the task's PC is in
 //       libc, or in a blocking system call) posts and wakes the wake words of the core's wanters, so
 //       that they re-send it (revocation_deferred: async-signal-safe). A request that came within a
@@ -38,8 +38,10 @@
 //       kernel program the timer hardware on arming and cancelling it, a VM exit each, ~3 us of a ~7 us
 //       inter-app switch here. The thread's slack changes only when a timed sleep needs the other one
 //       (set_timer_slack, kthread.hpp), and a task's blocking call restores the precise one (handoff.cpp):
-//       two prctl calls per switch were ~0.3 us of a ~1.5 us switch on a faster machine. So an owner whose task never reaches a poll point keeps a core it owes for
-//       up to a slice plus the slack; one that does hands it over at its slice's end by itself.
+//       two prctl calls per switch were ~0.1 us of a ~1.5 us switch on a faster machine. With a monitor
+//       thread, the same-class sleep arms no timer at all: the monitor wakes the thread (wake_if_due, at
+//       its period of at most 2 ms, within the slack). So an owner whose task never reaches a poll point
+//       keeps a core it owes for up to a slice plus ~5 ms; one that does hands it over at its slice's end.
 //   O4. The owner decides, at its poll point (kPollRevoke, set for good on every processor under a
 //       daemon: the preemption signal passes it too) and in its idle loop:
 //         - running tasks: an LC wanter takes the core from a BE owner at once; a wanter of the owner's
@@ -137,8 +139,8 @@ class AppCore final : public PollSource {
   // ---- other threads ----
   // O3d, in the preemption handler of the driving thread: another app's request could not be acted on.
   void revocation_deferred() const noexcept;
-  // O3s, the monitor: wakes the thread if a kick it slept through has gone unanswered for kLcRetry.
-  void wake_if_kick_unanswered(std::uint64_t now) noexcept;
+  // The monitor (O3s, O3r): wakes the waiting thread if the time it was to be woken at has come.
+  void wake_if_due(std::uint64_t now) noexcept;
   // Posts our wake word and wakes the thread sleeping on it (shutdown: a ParkWord left kNotified by a kick
   // that did not wake the thread, O3s, makes ParkWord::unpark a no-op).
   void wake_thread() noexcept;
@@ -169,6 +171,7 @@ class AppCore final : public PollSource {
   // O3k, on the kicker's thread (any thread of this app).
   // Returns true if it interrupted the owner (this kicker set our `wanted` bit).
   bool kick_nudge() noexcept;
+  void wake_by_monitor(std::uint64_t at) noexcept;
   void take(std::uint64_t now) noexcept;
   void give(std::uint32_t to, std::uint64_t now) noexcept;
   bool wake_condition() const noexcept;
@@ -191,9 +194,10 @@ class AppCore final : public PollSource {
   bool loose_wait_ = false;            // the sleep in progress is such a re-send's (O3r)
   // When a kicker last interrupted the owner for us (O3k). Written by kickers, read by the waiting thread.
   std::atomic<std::uint64_t> kick_nudged_at_{0};
-  // When a kick that did not wake the thread interrupted the owner (O3s), 0: none. Kickers set it; the
-  // waiting thread (awake again) and the monitor (waking it) clear it.
-  std::atomic<std::uint64_t> kick_unwoken_at_{0};
+  // When the monitor must wake the waiting thread (0: never): a kick it slept through asks the owner again
+  // then (O3s), or its own re-send is due (O3r). Kickers and the waiting thread (before it sleeps) lower
+  // it (wake_by_monitor); the thread (awake again) and the monitor (waking it) clear it.
+  std::atomic<std::uint64_t> monitor_wake_at_{0};
   // When the current wait for the core began (a kick before it belongs to an earlier wait). The waiting
   // thread writes, the monitor reads (through nudge).
   std::atomic<std::uint64_t> waiting_since_{0};

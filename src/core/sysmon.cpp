@@ -72,7 +72,7 @@ bool Sysmon::check(std::uint64_t now) {
   for (auto& pp : rt_.procs) {
     Processor& p = *pp;
     ProcWatch& w = watch_[static_cast<std::size_t>(p.index)];
-    if (AppCore* ac = shared_core(&p)) ac->wake_if_kick_unanswered(now);  // app_core.hpp O3s
+    if (AppCore* ac = shared_core(&p)) ac->wake_if_due(now);  // app_core.hpp O3s, O3r
     const std::uint64_t progress = p.tasks_run.get() + p.switches.get();
     if (progress != w.progress || p.park.parked()) {
       w.progress = progress;

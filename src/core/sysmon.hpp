@@ -1,8 +1,8 @@
 // sysmon.hpp (internal) - the runtime's monitor thread (Go's sysmon): hands processors whose kernel
 // thread blocks in the kernel to spare threads (handoff.cpp), keeps work conserving (a processor that
 // leaves queued work untaken is marked stalled and a parked peer is woken to steal it: W2 in sysmon.cpp),
-// reports stalls (the stall watchdog), and under a daemon wakes a processor whose request for its core went
-// unanswered (app_core.hpp O3s).
+// reports stalls (the stall watchdog), and under a daemon wakes a processor waiting for its core when its
+// request is to be re-sent (app_core.hpp O3s, O3r).
 //
 // It sleeps while nothing needs it: its period starts at kMinPeriod and doubles up to kMaxPeriod while
 // every contended processor keeps making progress, and drops back to kMinPeriod when one does not, or when
