@@ -228,17 +228,36 @@ TEST(MultiApp, TwoBeHogsShareTheCoresThroughReSentRequests) {
   EXPECT_EQ(totals(st.region).violations, 0u);
 }
 
+// A daemon, a BE app (`be_args`) that holds both cores, then an LC app (`lc_args`) that has to take them.
+struct LcOverBe {
+  LcOverBe(std::vector<std::string> be_args, std::vector<std::string> lc_args)
+      : st(ma::query_daemon(d.socket())),
+        be(d, "be", "be", std::move(be_args)),
+        be_holds_cores(be.ready() && (std::this_thread::sleep_for(200ms), true)),  // its workers took the cores
+        lc(d, "lc", "lc", std::move(lc_args)) {}
+  bool up() const { return be_holds_cores && lc.ready(); }
+  // Both apps' result numbers, once each has exited 0.
+  std::pair<std::vector<double>, std::vector<double>> finish() {
+    std::vector<double> l = numbers(lc.finish(20s * kSlow)), b = numbers(be.finish(20s * kSlow));
+    EXPECT_EQ(lc.exit_code, 0);
+    EXPECT_EQ(be.exit_code, 0);
+    return {l, b};
+  }
+  Daemon d;
+  ma::DaemonState st;
+  App be;
+  bool be_holds_cores;
+  App lc;
+};
+
 // An LC request spawned for a processor whose core a BE app holds: the spawner's kick interrupts the BE
 // worker itself (app_core.hpp O3k), counted in the LC app's descriptor.
 TEST(MultiApp, KicksForAWaitingLcProcessorInterruptTheBeOwner) {
   if (!two_cores()) GTEST_SKIP() << "needs 2 cores";
-  Daemon d;
-  ma::DaemonState st = ma::query_daemon(d.socket());
-  App be(d, "be", "be", {"spin", "3000"});
-  ASSERT_TRUE(be.ready()) << d.log();
-  std::this_thread::sleep_for(200ms);  // the BE app holds both cores now
-  App lc(d, "lc", "lc", {"burst", "1500"});
-  ASSERT_TRUE(lc.ready()) << d.log();
+  LcOverBe apps({"spin", "3000"}, {"burst", "1500"});
+  ASSERT_TRUE(apps.up()) << apps.d.log();
+  App &be = apps.be, &lc = apps.lc;
+  const ma::DaemonState& st = apps.st;
   const int id = app_id(st.region, "lc");
   ASSERT_GE(id, 0);
   std::this_thread::sleep_for(1000ms);
@@ -266,17 +285,10 @@ TEST(MultiApp, LcGetsCoresFromBeTasksInsideLibc) {
 #if defined(__SANITIZE_THREAD__)
   GTEST_SKIP() << "ThreadSanitizer delivers signals late (at the next intercepted call)";
 #endif
-  Daemon d;
-  ma::DaemonState st = ma::query_daemon(d.socket());
-  App be(d, "be", "be", {"libc", "3000"});
-  ASSERT_TRUE(be.ready()) << d.log();
-  std::this_thread::sleep_for(200ms);  // the BE app holds both cores now
-  App lc(d, "lc", "lc", {"burst", "1500"});
-  ASSERT_TRUE(lc.ready()) << d.log();
-  std::vector<double> v = numbers(lc.finish(20s * kSlow));
-  std::vector<double> b = numbers(be.finish(20s * kSlow));
-  EXPECT_EQ(lc.exit_code, 0);
-  EXPECT_EQ(be.exit_code, 0);
+  LcOverBe apps({"libc", "3000"}, {"burst", "1500"});
+  ASSERT_TRUE(apps.up()) << apps.d.log();
+  const ma::DaemonState& st = apps.st;
+  const auto [v, b] = apps.finish();
   ASSERT_FALSE(v.empty());
   ASSERT_FALSE(b.empty());
   std::printf("LC requests %.0f; BE iterations %.0f\n", v[0], b[0]);
@@ -312,17 +324,10 @@ TEST(MultiApp, TenThousandHandoffsNeverTwoActiveWorkers) {
 
 TEST(MultiApp, LcAppKeepsWakingUpWhileBeAppsSpin) {
   if (!two_cores()) GTEST_SKIP() << "needs 2 cores";
-  Daemon d;
-  ma::DaemonState st = ma::query_daemon(d.socket());
-  App be(d, "be", "be", {"spin", "3000"});
-  ASSERT_TRUE(be.ready()) << d.log();
-  std::this_thread::sleep_for(200ms);  // the BE app holds both cores now
-  App lc(d, "lc", "lc", {"sleeper", "2000", "1000"});
-  ASSERT_TRUE(lc.ready()) << d.log();
-  std::vector<double> v = numbers(lc.finish(20s * kSlow));
-  std::vector<double> b = numbers(be.finish(20s * kSlow));
-  EXPECT_EQ(lc.exit_code, 0);
-  EXPECT_EQ(be.exit_code, 0);
+  LcOverBe apps({"spin", "3000"}, {"sleeper", "2000", "1000"});
+  ASSERT_TRUE(apps.up()) << apps.d.log();
+  const ma::DaemonState& st = apps.st;
+  const auto [v, b] = apps.finish();
   ASSERT_EQ(v.size(), 4u);
   ASSERT_FALSE(b.empty());
   std::printf("LC wake-ups %.0f, late p50 %.1f us p99 %.1f us max %.1f us; BE iterations %.0f\n", v[0], v[1], v[2], v[3], b[0]);
