@@ -121,6 +121,10 @@ class PolicyHost {
   // its thread runs one task without preemption, is blocked, or the kernel took its core away. Work handed
   // to it waits; placement avoids it. A hint from the monitor thread, a few hundred microseconds stale.
   virtual bool is_stalled(int /*worker*/) const noexcept { return false; }
+  // True while `worker`'s core runs another application's worker (under skyloftd): a task handed to it
+  // starts once that worker is interrupted and hands the core over. That worker keeps its core awake, but
+  // a caller on the same CPU keeps it off the CPU, so it answers last when woken from there.
+  virtual bool is_lent(int /*worker*/) const noexcept { return false; }
   // Wakes the dispatcher thread of a centralized policy if it is parked.
   virtual void kick_dispatcher() noexcept = 0;
   // A task now waits for `worker`'s core (the policy queued it there). Preemption is tickless: the core

@@ -137,6 +137,8 @@ class AppCore final : public PollSource {
   void poll(Processor& p, std::uint64_t now) noexcept override;
 
   // ---- other threads ----
+  // The core's owner word names another app (a hint: it may change at once).
+  bool lent() const noexcept { return slot_->owner.load(std::memory_order_relaxed) != link_.me; }
   // O3d, in the preemption handler of the driving thread: another app's request could not be acted on.
   void revocation_deferred() const noexcept;
   // The monitor (O3s, O3r): wakes the waiting thread if the time it was to be woken at has come.

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "core/app_core.hpp"
 #include "core/handoff.hpp"
 #include "core/kthread.hpp"
 #include "core/sysmon.hpp"
@@ -58,6 +59,11 @@ KThread* RuntimeCore::new_kthread(Processor* p) {
   }
   kt->os.start(&kthread_main, kt, name);
   return kt;
+}
+
+bool RuntimeCore::is_lent(int worker) const noexcept {
+  const AppCore* ac = shared_core(procs[static_cast<std::size_t>(worker)].get());
+  return ac != nullptr && ac->lent();
 }
 
 void RuntimeCore::kick(int worker) noexcept { procs[static_cast<std::size_t>(worker)]->park.unpark(); }

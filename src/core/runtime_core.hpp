@@ -38,6 +38,7 @@ struct RuntimeCore final : PolicyHost {
     return procs[static_cast<std::size_t>(worker)]->idle.load(std::memory_order_relaxed);
   }
   bool is_parked(int worker) const noexcept override { return procs[static_cast<std::size_t>(worker)]->park.parked(); }
+  bool is_lent(int worker) const noexcept override;
   bool is_stalled(int worker) const noexcept override {
     return procs[static_cast<std::size_t>(worker)]->stalled.load(std::memory_order_relaxed);
   }

@@ -3,8 +3,9 @@
 // once:
 //   spawn   the pinned worker -> the core hint's worker -> the spawner's worker -> from outside the
 //           runtime: the round-robin worker if it spins idle, else a spinning one among the next few, else a
-//           parked one, the one on the caller's CPU first (that CPU is awake: waking a worker on a halted core
-//           costs ~21 us here, and its p99 was ~70 us), else the round-robin one (queued behind its running task, which
+//           parked one (parked_rank: one whose core another app runs, not on the caller's CPU, then the one on
+//           the caller's CPU, which is awake, where a halted core's wake costs ~21 us here, p90 ~100 us),
+//           else the round-robin one (queued behind its running task, which
 //           may run for a quantum or, without preemption, to its end: a thread that spawns requests must
 //           not put a 4 us one behind a 10 ms one while another worker sleeps); stalled workers (is_stalled)
 //           are skipped unless every worker looked at is stalled.
@@ -46,6 +47,16 @@ inline void check_task_op(Task* t, int caller, int n) noexcept {
 // How many workers after the round-robin one an outside spawn looks at (bounded: 256-worker machines).
 inline constexpr int kOutsideSpawnLookahead = 8;
 
+// How quickly a parked worker answers a wake-up from a thread on CPU `here` (higher: sooner). A worker whose
+// core another app runs answers when that app's worker takes its signal: soon on another CPU (that worker
+// runs there), last on ours (we displace it). A worker on its own idle core: at once on our CPU (awake),
+// after a halted core's wake elsewhere.
+inline int parked_rank(const PolicyHost& host, int w, int here) noexcept {
+  const bool ours = host.core_of(w) == here;
+  if (host.is_lent(w)) return ours ? 0 : 3;
+  return ours ? 2 : 1;
+}
+
 // The worker a new task is queued on. `hint`: the core hint's worker or -1; `round_robin`: the policy's
 // cursor for spawns from outside the runtime.
 inline int spawn_target(Task* t, int caller, int hint, int n, std::atomic<std::uint32_t>& round_robin,
@@ -59,12 +70,15 @@ inline int spawn_target(Task* t, int caller, int hint, int n, std::atomic<std::u
   // A stalled worker (the monitor saw it leave queued work untaken: its thread is off the CPU or runs one
   // task unpreempted) is never picked while another is looked at: it would strand the task.
   const int here = sched_getcpu();  // glibc reads it from the rseq area: no system call
-  int parked = -1, busy = -1;
+  int parked = -1, parked_best = -1, busy = -1;
   for (int i = 0; i < n && i <= kOutsideSpawnLookahead; ++i) {
     const int w = (first + i) % n;
     if (host.is_stalled(w)) continue;
     if (host.is_idle(w)) return w;
-    if (host.is_parked(w) && (parked < 0 || host.core_of(w) == here)) parked = w;
+    if (host.is_parked(w)) {
+      const int rank = parked_rank(host, w, here);
+      if (rank > parked_best) parked = w, parked_best = rank;
+    }
     if (busy < 0) busy = w;
   }
   return parked >= 0 ? parked : busy >= 0 ? busy : first;
