@@ -28,6 +28,7 @@
 
 #include <fmt/format.h>
 
+#include "child_process.hpp"
 #include "multiapp/client.hpp"
 #include "multiapp/protocol.hpp"
 #include "multiapp/socket_io.hpp"
@@ -86,7 +87,7 @@ struct RunResult {
 inline RunResult run_program(std::vector<std::string> args, int timeout_s = 30) {
   TempDir dir;
   std::string out_path = dir.path() + "/out", err_path = dir.path() + "/err";
-  pid_t pid = fork();
+  pid_t pid = fork_test_child();
   if (pid == 0) {
     int o = open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     int e = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -135,7 +136,7 @@ class Daemon {
       args.push_back(skyloft::format_core_list(test_cores(2)));
     }
     args.insert(args.end(), extra_.begin(), extra_.end());
-    pid_ = fork();
+    pid_ = fork_test_child();
     if (pid_ == 0) {
       int e = open(log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(e, 2);
@@ -217,7 +218,7 @@ class AppProcess {
   AppProcess(const std::string& socket, const std::string& name, ma::AppClass cls, int demand = 1) {
     int to[2], from[2];
     if (pipe2(to, O_CLOEXEC) != 0 || pipe2(from, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
-    pid_ = fork();
+    pid_ = fork_test_child();
     if (pid_ == 0) {
       close(to[1]);
       close(from[0]);

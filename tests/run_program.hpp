@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +11,8 @@
 #include <cstdlib>
 #include <string>
 #include <vector>
+
+#include "child_process.hpp"
 
 namespace posixtest {
 
@@ -26,11 +27,8 @@ struct Outcome {
 inline Outcome run(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) std::abort();
-  pid_t pid = fork();
+  pid_t pid = fork_test_child();
   if (pid == 0) {
-    // A program that hangs is ended with the test (ctest kills the test at its timeout) instead of being
-    // left spinning on a core under the tests that follow.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(out[1], 1);
     dup2(err[1], 2);
     for (const auto& e : env) putenv(const_cast<char*>(e.c_str()));

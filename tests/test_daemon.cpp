@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "child_process.hpp"
 #include "daemon_test_util.hpp"
 #include "multiapp/shm_layout.hpp"
 
@@ -277,7 +278,7 @@ TEST(Daemon, PeerWithAForeignUidIsRefused) {
   ma::DaemonClient good(client_opts(d, "owner"));
   int out[2];
   ASSERT_EQ(pipe(out), 0);
-  pid_t child = fork();
+  pid_t child = fork_test_child();
   ASSERT_GE(child, 0);
   if (child == 0) {
     close(out[0]);
@@ -306,7 +307,7 @@ TEST(Daemon, PeerWithAForeignUidIsRefused) {
 TEST(Daemon, AllowUidAdmitsAnotherUser) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch a child to uid 65534";
   Daemon d({"--allow-uid", "0,65534"});
-  pid_t child = fork();
+  pid_t child = fork_test_child();
   ASSERT_GE(child, 0);
   if (child == 0) {
     if (setgroups(0, nullptr) != 0 || setgid(65534) != 0 || setuid(65534) != 0) _exit(2);

@@ -13,6 +13,7 @@
 #include <string>
 #include <thread>
 
+#include "child_process.hpp"
 #include "multiapp/shm_layout.hpp"
 #include "multiapp/shm_region.hpp"
 
@@ -104,7 +105,7 @@ TEST(DaemonShm, AnotherUidCannotReopenADescriptionForWriting) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root to switch to uid 65534";
   DaemonRegion region({0}, 0, 1, 1);
   int other = region.registered_fds(0)[kRegisteredFdAppsBase + 1];
-  pid_t child = fork();
+  pid_t child = fork_test_child();
   ASSERT_GE(child, 0);
   if (child == 0) {
     if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
@@ -209,7 +210,7 @@ TEST(DaemonShm, SharedFutexWakesAnotherProcess) {
   MappedRegion app = MappedRegion::from_registered(dup_all(region.registered_fds(1)), 1);
   std::atomic<std::uint32_t>& word = *wake_word(*app.core_table_rw(), 0, 1);
   const std::uint32_t before = word.load();
-  pid_t child = fork();
+  pid_t child = fork_test_child();
   ASSERT_GE(child, 0);
   if (child == 0) {
     // The child sleeps on its word (shared futex) until the parent posts a wake-up.

@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "child_process.hpp"
 #include "daemon_test_util.hpp"
 #include "multiapp/shm_layout.hpp"
 
@@ -34,7 +35,7 @@ class App {
       std::vector<std::string> env = {}) {
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
+    pid_ = fork_test_child();
     if (pid_ == 0) {
       dup2(out[1], 1);
       close(out[0]);

@@ -23,6 +23,7 @@
 
 #include <gtest/gtest.h>
 
+#include "child_process.hpp"
 #include "run_program.hpp"
 
 namespace {
@@ -237,7 +238,7 @@ bool accepts_connections(int port) {
 class Server {
  public:
   explicit Server(std::vector<std::string> argv) {
-    pid_ = fork();
+    pid_ = fork_test_child();
     if (pid_ == 0) {
       int null = open("/dev/null", O_WRONLY);
       dup2(null, 1);
