@@ -30,6 +30,14 @@ constexpr std::uint64_t kLcRetryNs = 200'000;       // an LC wanter re-sends its
 constexpr std::uint64_t kNoOwnerRetryNs = 1'000'000;  // owner gone or unknown: the daemon reassigns; look again
 constexpr std::uint64_t kIoPollNs = 200'000;         // a waiting processor with I/O in flight looks this often
 constexpr unsigned long kRetrySlackNs = 5'000'000;   // how late a re-sent request may be (O3r): a 250 Hz tick
+static_assert(ma::kMaxApps < 32);
+constexpr std::uint32_t kAllApps = (1u << ma::kMaxApps) - 1;  // app-id bits; any beyond are corruption
+
+// Posts a (core, app) wake word for that app's generation and wakes its sleeper (nothing for a stale
+// generation or a missing word). Async-signal-safe.
+void post_and_wake(std::atomic<std::uint32_t>* word, std::uint32_t generation) noexcept {
+  if (word != nullptr && ma::post_wake(*word, generation)) ma::futex_wake_shared(*word, 1);
+}
 
 // The program's name as an app name: [A-Za-z0-9._-], at most 32 characters.
 std::string program_app_name() {
@@ -190,8 +198,10 @@ void AppCore::Backend::wake(const std::atomic<std::uint32_t>&) noexcept {
   c_.wake_thread();
 }
 
-void AppCore::wake_thread() noexcept {
-  if (ma::post_wake(*own_wake_, link_.generation)) ma::futex_wake_shared(*own_wake_, 1);
+void AppCore::wake_thread() noexcept { post_and_wake(own_wake_, link_.generation); }
+
+void AppCore::wake_app(std::uint32_t app_id, std::uint32_t generation) const noexcept {
+  post_and_wake(ma::wake_word(*link_.table, index_, app_id), generation);
 }
 
 void AppCore::wake_by_monitor(std::uint64_t at) noexcept {
@@ -208,13 +218,10 @@ void AppCore::wake_if_due(std::uint64_t now) noexcept {
 
 void AppCore::revocation_deferred() const noexcept {
   // Only loads, compare-exchanges and futex calls: async-signal-safe.
-  std::uint32_t wanters = slot_->wanted.load(std::memory_order_acquire) & ~bit_ & ((1u << ma::kMaxApps) - 1);
+  std::uint32_t wanters = slot_->wanted.load(std::memory_order_acquire) & ~bit_ & kAllApps;
   for (; wanters != 0; wanters &= wanters - 1) {
     const auto id = static_cast<std::uint32_t>(std::countr_zero(wanters));
-    const ma::AppEntry* e = ma::app_entry(*link_.control, id);
-    std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, id);
-    if (e == nullptr || w == nullptr) continue;
-    if (ma::post_wake(*w, e->generation.load(std::memory_order_relaxed) & 0xffffffu)) ma::futex_wake_shared(*w, 1);
+    if (const ma::AppEntry* e = ma::app_entry(*link_.control, id)) wake_app(id, e->generation.load(std::memory_order_relaxed));
   }
 }
 
@@ -240,11 +247,7 @@ void AppCore::give(std::uint32_t to, std::uint64_t now) noexcept {
   ma::checker_leave(*slot_);
   slot_->owner.store(to, std::memory_order_seq_cst);
   slot_->handoffs.fetch_add(1, std::memory_order_relaxed);
-  if (std::optional<ma::OwnerRef> o = ma::unpack_owner(to)) {
-    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o->app_id)) {
-      if (ma::post_wake(*w, o->generation24)) ma::futex_wake_shared(*w, 1);
-    }
-  }
+  if (std::optional<ma::OwnerRef> o = ma::unpack_owner(to)) wake_app(o->app_id, o->generation24);
 }
 
 // ---- O4: whom to give the core to ----
@@ -252,8 +255,6 @@ void AppCore::give(std::uint32_t to, std::uint64_t now) noexcept {
 std::optional<AppCore::Choice> AppCore::choose(bool idle, std::uint64_t now) noexcept {
   // Running, an LC owner keeps the core for its slice whoever asks: no need to look at the wanters.
   if (!idle && link_.lc && now - owned_since_ < link_.slice_ns) return std::nullopt;
-  static_assert(ma::kMaxApps < 32);
-  constexpr std::uint32_t kAllApps = (1u << ma::kMaxApps) - 1;  // bits beyond are corruption: ignored
   const std::uint32_t wanted = slot_->wanted.load(std::memory_order_acquire) & ~bit_ & kAllApps;
   if (wanted == 0) return std::nullopt;
   const ma::CoreGrant* grant = ma::core_grant(*link_.control, index_);
@@ -348,9 +349,7 @@ const ma::AppEntry* AppCore::live_owner(std::uint32_t owner, ma::OwnerRef& ref) 
 }
 
 void AppCore::interrupt_owner(const ma::OwnerRef& o, const ma::AppEntry& e) const noexcept {
-  if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o.app_id)) {
-    if (ma::post_wake(*w, o.generation24)) ma::futex_wake_shared(*w, 1);  // an idle owner parks there
-  }
+  wake_app(o.app_id, o.generation24);  // an idle owner parks there
   const ma::AppDescriptor* d = link_.client->region().app(o.app_id);
   const ma::AppCoreStats* st = d != nullptr ? ma::app_core_stats(*d, index_) : nullptr;
   const std::uint32_t tid = st != nullptr ? st->worker_tid.load(std::memory_order_acquire) : 0;
@@ -376,9 +375,7 @@ std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first)
   if (e == nullptr) return now + kNoOwnerRetryNs;  // no owner, or one that is gone: the daemon reassigns the core
   const bool owner_lc = e->app_class.load(std::memory_order_relaxed) == static_cast<std::uint32_t>(ma::AppClass::lc);
   if (owner_lc && !link_.lc) {  // BE never interrupts LC: it wakes an idle LC owner and waits
-    if (std::atomic<std::uint32_t>* w = ma::wake_word(*link_.table, index_, o.app_id)) {
-      if (ma::post_wake(*w, o.generation24)) ma::futex_wake_shared(*w, 1);
-    }
+    wake_app(o.app_id, o.generation24);
     return UINT64_MAX;
   }
   const bool takes_now = link_.lc && !owner_lc;

@@ -168,6 +168,9 @@ class AppCore final : public PollSource {
   std::uint64_t nudge(std::uint32_t owner, std::uint64_t now, bool first) noexcept;
   // The owner word's app if it is registered with that generation (ref filled), else null.
   const multiapp::AppEntry* live_owner(std::uint32_t owner, multiapp::OwnerRef& ref) const noexcept;
+  // Posts app_id's wake word on this core for that generation and wakes its sleeper (any thread, and the
+  // signal handler).
+  void wake_app(std::uint32_t app_id, std::uint32_t generation) const noexcept;
   // Posts the owner's wake word and sends its worker on this core the preemption signal (any thread).
   void interrupt_owner(const multiapp::OwnerRef& o, const multiapp::AppEntry& e) const noexcept;
   // O3k, on the kicker's thread (any thread of this app).
