@@ -31,7 +31,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dir", required=True)
     ap.add_argument("--slo", type=float, default=50)
-    ap.add_argument("--configs", default="linux fifo-none fifo-5us fifo-10us fifo-20us")
+    ap.add_argument("--configs", default="linux linux-tuned fifo-none fifo-5us fifo-10us fifo-20us")
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     configs = a.configs.split()
@@ -49,24 +49,18 @@ def main():
                   f"p99.9 slowdown at that load | max load with p99.9 slowdown <= {10 * a.slo:g} (rps) |",
                   "|---|---:|---:|---:|---:|"]
         loads = {c: max_load_under_slo(data[(setup, c)], a.slo) for c in configs if (setup, c) in data}
-        base = loads.get(BASELINE, 0)
-        ratio = lambda x: f"{x / base:.2f}x" if base > 0 else "n/a"
+        base_points = data.get((setup, BASELINE), [])
+        ratio = lambda x: plot_sweep.load_ratio(x, loads.get(BASELINE, 0), base_points)
         for c, load in loads.items():
             at = [r["slow_p999"] for r in data[(setup, c)] if r["target_rps"] == load]
             relaxed = max_load_under_slo(data[(setup, c)], 10 * a.slo)
-            lines.append(f"| {c} | {load:.0f} | {ratio(load)} | {at[0] if at else float('nan'):.1f} | {relaxed:.0f} |")
+            lines.append(f"| {c} | {load:.0f} | {ratio(load)[1]} | {at[0] if at else float('nan'):.1f} | {relaxed:.0f} |")
         preemptive = {c: v for c, v in loads.items() if c.startswith("fifo-") and c != BASELINE}
-        if preemptive:
+        if preemptive and BASELINE in loads:
             best = max(preemptive, key=preemptive.get)
-            if base > 0:
-                r = preemptive[best] / base
-                verdict = f"{r:.2f}x {BASELINE} (target >= 1.5x: {'met' if r >= 1.5 else 'NOT met'})"
-            elif preemptive[best] > 0:
-                verdict = f"{BASELINE} meets the SLO at no point, {best} does up to {preemptive[best]:.0f} rps " \
-                          "(target >= 1.5x: met, the ratio is unbounded)"
-            else:
-                verdict = "no configuration meets the SLO at any point (target >= 1.5x: NOT met)"
-            lines += ["", f"Best preemptive configuration: **{best}**, {verdict}."]
+            r, text = ratio(preemptive[best])
+            lines += ["", f"Best preemptive configuration: **{best}** ({preemptive[best]:.0f} rps), {text} {BASELINE} "
+                      f"({loads[BASELINE]:.0f} rps; target >= 1.5x: {plot_sweep.verdict(r, 1.5)})."]
         lines.append("")
     plot_sweep.write_summary(os.path.join(a.dir, "rocksdb_summary.md"), lines)
     plt = plot_sweep.pyplot("plot_rocksdb")

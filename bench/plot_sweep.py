@@ -85,6 +85,22 @@ def max_load(points, within_slo):
     return best
 
 
+def load_ratio(x, base_load, base_points):
+    """(ratio or None, text) of a maximum load `x` to a baseline's. A baseline that met the SLO at none of
+    its rates (base_load 0) has its maximum below its lowest rate: the ratio is then a lower bound, "> Nx"."""
+    if base_load > 0:
+        return x / base_load, f"{x / base_load:.2f}x"
+    lowest = min((r["target_rps"] for r in base_points), default=0)
+    if x > 0 and lowest > 0:
+        return x / lowest, f"> {x / lowest:.1f}x"
+    return None, "n/a"
+
+
+def verdict(r, target):
+    """met / NOT met for a ratio against its target; a missing ratio cannot be judged."""
+    return "not judgeable" if r is None else ("met" if r >= target else "NOT met")
+
+
 def read_series(directory, name, setups, configs, fields):
     """{(setup, config): points} for every `name.format(setup=..., config=...)` CSV present in `directory`."""
     data = {}

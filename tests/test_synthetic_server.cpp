@@ -62,6 +62,13 @@ TEST(SyntheticOptions, GoodOptions) {
   const auto l = server_options({"--mode", "linux", "--threads", "4", "--udp", "--listen", "127.0.0.1:9"});
   EXPECT_EQ(l.mode, syn::Mode::linux);
   EXPECT_TRUE(l.udp);
+  const auto g = server_options({"--policy", "sq", "--inprocess", "--rates", "1k", "--generator", "poller"});
+  EXPECT_EQ(g.generator, syn::Generator::poller);
+  const auto t = server_options({"--mode", "linux", "--slice-us", "100", "--inprocess", "--rates", "1k", "--gen-core",
+                                 std::to_string(skyloft::allowed_cores().front()), "--gen-wait", "spin"});
+  EXPECT_EQ(t.pool_slice_us, 100u);
+  EXPECT_EQ(t.gen_core, skyloft::allowed_cores().front());
+  EXPECT_EQ(t.gen_wait, syn::GenWait::spin);
 }
 
 TEST(SyntheticOptionsDeathTest, BadOptions) {
@@ -77,10 +84,17 @@ TEST(SyntheticOptionsDeathTest, BadOptions) {
       {{"--task-per", "core"}, "--task-per: 'core' is not request or connection"},
       {{"--inprocess"}, "--inprocess needs --rates"},
       {{"--inprocess", "--rates", "1k", "--udp"}, "--listen, --udp, --task-per and --seconds do not apply to --inprocess"},
-      {{"--rates", "1k"}, "--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed and --gen-slice-us need --inprocess"},
+      {{"--rates", "1k"}, "--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed, --gen-slice-us, --gen-core, --gen-wait and --generator need --inprocess"},
       {{"--inprocess", "--rates", "1k", "--mix", "bimodal:2:1us:2us"}, "--mix: mix 'bimodal:2:1us:2us': probability '2'"},
       {{"--mode", "linux", "--policy", "sq"}, "--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft"},
-      {{"--threads", "2"}, "--threads applies to --mode linux"},
+      {{"--threads", "2"}, "--threads and --slice-us apply to --mode linux"},
+      {{"--slice-us", "100"}, "--threads and --slice-us apply to --mode linux"},
+      {{"--mode", "linux", "--slice-us", "50"}, "--slice-us must be 0 or in \\[100, 100000\\]"},
+      {{"--inprocess", "--rates", "1k", "--gen-core", "4095"}, "--gen-core: core 4095 is not one this process may run on"},
+      {{"--inprocess", "--rates", "1k", "--gen-wait", "nap"}, "--gen-wait: 'nap' is not sleep or spin"},
+      {{"--inprocess", "--rates", "1k", "--generator", "nic"}, "--generator: 'nic' is not thread or poller"},
+      {{"--mode", "linux", "--inprocess", "--rates", "1k", "--generator", "poller"}, "--generator poller needs --mode skyloft"},
+      {{"--inprocess", "--rates", "1k", "--generator", "poller", "--gen-wait", "spin"}, "--gen-core, --gen-wait and --gen-slice-us are for --generator thread"},
       {{"--seconds", "0"}, "--seconds needs a number in \\[0.001, 86400\\], got '0'"},
       {{"--inprocess", "--rates", "1k", "--gen-slice-us", "99"}, "--gen-slice-us must be 0 or in \\[100, 100000\\]"},
       {{"--frobnicate"}, "unknown argument '--frobnicate'"},

@@ -1,10 +1,16 @@
 // inprocess.cpp - the in-process open-loop generator, as the original's synthetic evaluation had: no
 // network stack in the measurement, requests created in the server's own process.
 //
-// One plain kernel thread (the generator, not pinned: on 2 cores it shares them with the server) draws
-// intended arrival times (arrivals.hpp) and service times (mix.hpp), sleeps until each arrival and submits
-// the request: on skyloft a task is spawned for it; on the Linux pool it is queued for the pool threads
-// (one mutex-protected FIFO, a condition variable wakes a thread). The request runs the program's request
+// The whole schedule of a point (intended arrival times, arrivals.hpp; service times, mix.hpp) is drawn
+// first; then the arrivals are released in order when their time comes (Releaser), by one of:
+//   * a generator thread (--generator thread): sleeps (or, with --gen-wait spin, spins) until each arrival;
+//     --gen-core pins it. On a 2-core machine an unpinned sleeping generator shares the cores with the
+//     server and is late by up to milliseconds when the server's threads are busy;
+//   * the runtime's polling thread (--generator poller, Runtime::add_poller): the sq dispatcher or a ticker
+//     with a core of its own releases every due arrival on each turn of its loop, as the original's
+//     dispatcher did.
+// A released request is submitted: on skyloft a task is spawned for it; on the Linux pool it is queued for
+// the pool threads (one mutex-protected FIFO, a condition variable wakes a thread). The request runs the program's request
 // code (ServerOptions::serve: the synthetic spin, or a RocksDB lookup) and stores its completion time in its
 // own slot, so recording takes no lock. Latency counts
 // from the intended arrival; the generator's lateness is reported as send lag.
@@ -81,22 +87,46 @@ void LinuxPool::submit(PointState* s, std::size_t slot) {
 
 namespace {
 
-void sleep_until_ns(std::uint64_t t) {
-  const std::uint64_t now = skyloft::now_ns();
-  if (t <= now + 3000) {  // closer than a sleep's own cost: spin
-    while (skyloft::now_ns() < t) {
-    }
-    return;
+// The generator thread's wait for the intended time `t`: a sleep, spinning its last microseconds (closer
+// than a sleep's own cost), or all of it a spin (--gen-wait spin: a core of its own, no wake-up lateness).
+void wait_until_ns(std::uint64_t t, GenWait how) {
+  if (how == GenWait::sleep && t > skyloft::now_ns() + 3000) {
+    timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
+    ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
   }
-  timespec ts{static_cast<time_t>(t / 1'000'000'000), static_cast<long>(t % 1'000'000'000)};
-  ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
+  while (skyloft::now_ns() < t) {
+  }
 }
+
+// Releases a point's arrivals in order: everything whose intended time has come, each call. Used by one
+// thread at a time (the generator thread, or the runtime's polling thread through a poller); `done` tells
+// the point's thread when the last one has gone.
+struct Releaser {
+  PointState& st;
+  const std::function<void(PointState*, std::size_t)>& submit;
+  loadgen::PointResult& r;
+  std::size_t next = 0;
+  std::atomic<bool> done{false};  // written by the releasing thread, read by the point's thread
+
+  void release_due(std::uint64_t now) {
+    const std::size_t n = st.intended.size();
+    while (next < n && st.intended[next] <= now) {
+      const std::uint64_t intended = st.intended[next], actual = skyloft::now_ns();
+      if (intended >= st.measure_from && intended < st.send_end) r.send_lag_ns.record(actual - std::min(actual, intended));
+      if (actual >= st.measure_from && actual < st.send_end) ++r.sent_in_window;
+      submit(&st, next);
+      ++next;
+    }
+    if (next == n) done.store(true, std::memory_order_release);
+  }
+  static void poll(void* self, std::uint64_t now) { static_cast<Releaser*>(self)->release_due(now); }
+};
 
 }  // namespace
 
 loadgen::PointResult run_point(const ServerOptions& o, double rate,
                                const std::function<void(PointState*, std::size_t)>& submit,
-                               const std::function<void(const PointState&)>& inspect) {
+                               const std::function<void(const PointState&)>& inspect, skyloft::Runtime* poller_rt) {
   PointState st;
   st.serve = &o.serve;
   std::mt19937_64 rng(o.seed * 1000003 + static_cast<std::uint64_t>(rate));
@@ -124,12 +154,16 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
     st.op.push_back(sample.op);
     st.done_at.push_back(kNotDone);
   }
-  for (std::size_t i = 0; i < st.intended.size(); ++i) {
-    sleep_until_ns(st.intended[i]);
-    const std::uint64_t actual = skyloft::now_ns();
-    if (in_window(st.intended[i])) r.send_lag_ns.record(actual - std::min(actual, st.intended[i]));
-    if (in_window(actual)) ++r.sent_in_window;
-    submit(&st, i);
+  Releaser rel{st, submit, r};
+  if (poller_rt != nullptr) {
+    const int id = poller_rt->add_poller(&Releaser::poll, &rel);
+    while (!rel.done.load(std::memory_order_acquire)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    poller_rt->remove_poller(id);  // after it, nothing touches rel or r from the polling thread
+  } else {
+    while (rel.next < st.intended.size()) {
+      wait_until_ns(st.intended[rel.next], o.gen_wait);
+      rel.release_due(skyloft::now_ns());
+    }
   }
   const std::uint64_t drain_end = send_end + o.drain_ns;
   while (st.finished.load(std::memory_order_acquire) < st.intended.size() && skyloft::now_ns() < drain_end) {
@@ -167,10 +201,10 @@ int run_inprocess(const ServerOptions& o) {
   std::ofstream csv;
   if (!o.csv.empty()) csv = bench::open_csv(o.csv, loadgen::csv_header());
   std::vector<loadgen::PointResult> points;
-  auto generate = [&](const std::function<void(PointState*, std::size_t)>& submit) {
+  auto generate = [&](const std::function<void(PointState*, std::size_t)>& submit, skyloft::Runtime* poller_rt) {
     for (double rate : o.rates) {
       fmt::print(stderr, "{}: {} {} rps ...\n", o.program, o.label, loadgen::format_rate(rate));
-      points.push_back(run_point(o, rate, submit));
+      points.push_back(run_point(o, rate, submit, {}, poller_rt));
       if (csv.is_open()) {
         csv << loadgen::csv_row(points.back());
         csv.flush();
@@ -179,25 +213,34 @@ int run_inprocess(const ServerOptions& o) {
     }
   };
   // The generator is a thread of its own, so that its priority is not inherited by the server's threads.
-  auto sweep = [&](const std::function<void(PointState*, std::size_t)>& submit) {
+  // With a poller, the runtime's polling thread releases the arrivals and this thread only waits.
+  auto sweep = [&](const std::function<void(PointState*, std::size_t)>& submit, skyloft::Runtime* poller_rt) {
     std::thread([&] {
+      if (o.gen_core >= 0) bench::pin_self(o.gen_core);
       const std::string e = loadgen::set_generator_slice(o.gen_slice_us);
       if (!e.empty()) fmt::print(stderr, "{}: {}; default slice\n", o.program, e);
-      generate(submit);
+      generate(submit, poller_rt);
     }).join();
   };
-  fmt::print("{}: in-process {} arrivals, mix {}\n", o.program, loadgen::arrival_kind_name(o.arrival),
-             o.request_mix().describe());
+  const std::string generator_text =
+      o.generator == Generator::poller
+          ? std::string("the runtime's polling thread")
+          : fmt::format("a thread{} that {}s", o.gen_core >= 0 ? fmt::format(" on core {}", o.gen_core) : std::string(),
+                        o.gen_wait == GenWait::spin ? "spin" : "sleep");
+  fmt::print("{}: in-process {} arrivals, mix {}, released by {}\n", o.program,
+             loadgen::arrival_kind_name(o.arrival), o.request_mix().describe(), generator_text);
   if (o.mode == Mode::linux) {
     LinuxPool pool(o);
-    fmt::print("  linux thread pool: {} threads{}\n", pool.size(), o.cores_text.empty() ? "" : " on cores " + o.cores_text);
-    sweep([&pool](PointState* s, std::size_t slot) { pool.submit(s, slot); });
+    fmt::print("  linux thread pool: {} threads{}{}\n", pool.size(), o.cores_text.empty() ? "" : " on cores " + o.cores_text,
+               o.pool_slice_us != 0 ? fmt::format(", {} us slices", o.pool_slice_us) : std::string());
+    sweep([&pool](PointState* s, std::size_t slot) { pool.submit(s, slot); }, nullptr);
   } else {
     try {
       skyloft::Runtime rt(o.config);
       fmt::print("  skyloft: policy {}, preempt {}, quantum {} us, {} workers on cores {}\n", rt.policy_name(),
                  o.config.preempt, o.config.quantum_us, rt.num_workers(), skyloft::format_core_list(rt.worker_cores()));
-      sweep([](PointState* s, std::size_t slot) { skyloft::spawn([s, slot] { s->run(slot); }).detach(); });
+      sweep([](PointState* s, std::size_t slot) { skyloft::spawn([s, slot] { s->run(slot); }).detach(); },
+            o.generator == Generator::poller ? &rt : nullptr);
       // Whether preemption happened at all is the first question when a preemptive configuration is slow.
       std::uint64_t checks = 0, preemptions = 0, steals = 0;
       for (const auto& w : rt.stats()) {

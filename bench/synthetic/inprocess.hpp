@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "report.hpp"
+#include "skyloft/runtime.hpp"
 #include "server_options.hpp"
 
 namespace skyloft::synthetic {
@@ -55,8 +56,11 @@ class LinuxPool {
 // the arrival process and mix of `o`. The calling thread is the generator; `submit` hands each request
 // (its state and slot) to the server. Requests unserved after the drain are cancelled and counted.
 // `inspect`, when given, sees the finished point's slots (every request has returned) before they go.
+// With `poller_rt` the runtime's polling thread releases the arrivals (Runtime::add_poller) and the calling
+// thread only waits; otherwise the calling thread releases them itself, waiting as o.gen_wait says.
 loadgen::PointResult run_point(const ServerOptions& o, double rate,
                                const std::function<void(PointState*, std::size_t)>& submit,
-                               const std::function<void(const PointState&)>& inspect = {});
+                               const std::function<void(const PointState&)>& inspect = {},
+                               skyloft::Runtime* poller_rt = nullptr);
 
 }  // namespace skyloft::synthetic

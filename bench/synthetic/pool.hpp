@@ -1,4 +1,5 @@
-// pool.hpp - the Linux thread pool's threads: how many, and pinned where (--threads, --cores).
+// pool.hpp - the Linux thread pool's threads: how many, pinned where, with what slice (--threads, --cores,
+// --slice-us).
 #pragma once
 
 #include <thread>
@@ -10,7 +11,8 @@ namespace skyloft::synthetic {
 
 // --threads, or one per core of --cores (or per allowed core).
 int pool_size(const ServerOptions& o);
-// Pins the calling pool thread `i` to a core of --cores (round robin); unpinned without --cores.
+// Pins the calling pool thread `i` to a core of --cores (round robin; unpinned without --cores) and asks
+// for its --slice-us.
 void pool_pin(const ServerOptions& o, int i);
 
 }  // namespace skyloft::synthetic

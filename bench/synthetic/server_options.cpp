@@ -1,6 +1,7 @@
 // server_options.cpp - the servers' command line (server_options.hpp).
 #include "server_options.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "arg_values.hpp"
@@ -18,12 +19,17 @@ constexpr std::string_view kCommonUsage =
     "  runtime (skyloft): --policy NAME --preempt none|timer|dispatcher|flag|hybrid|uintr --quantum-us N\n"
     "                     --cores LIST --dispatcher-core C   (defaults from SKYLOFT_* variables)\n"
     "  pool (linux):      --threads N (default one per allowed core) --cores LIST (pin the pool)\n"
+    "                     --slice-us N (an EEVDF slice of N us for every pool thread, Linux 6.12+; 0: default)\n"
     "  network:           --listen ADDR (127.0.0.1:7000) --udp --task-per request|connection (skyloft)\n"
     "                     --seconds S (stop after S; default: at SIGINT/SIGTERM)\n"
     "  --inprocess:       an in-process open-loop generator, no network: --rates LIST\n"
     "                     --mix MIX (default bimodal:0.995:4us:10ms) --arrival poisson|constant\n"
     "                     --duration D --warmup D --drain D --stop-p99 D --csv PATH --label NAME --seed N\n"
-    "                     --gen-slice-us N (a short scheduler slice for the generator thread; 0: default)\n";
+    "                     --gen-slice-us N (a short scheduler slice for the generator thread; 0: default)\n"
+    "                     --gen-core C (pin the generator thread to core C; default: unpinned)\n"
+    "                     --gen-wait sleep|spin (how the generator thread waits for an arrival; default sleep)\n"
+    "                     --generator thread|poller (poller: the runtime's polling thread releases the arrivals,\n"
+    "                     as the original's dispatcher did: sq, or a ticker mechanism with --dispatcher-core)\n";
 
 }  // namespace
 
@@ -132,6 +138,30 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
       o.gen_slice_us = static_cast<std::uint32_t>(args.long_value("--gen-slice-us", 0, 100000));
       if (o.gen_slice_us != 0 && o.gen_slice_us < 100) args.usage("--gen-slice-us must be 0 or in [100, 100000]");
       generator_flags = true;
+    } else if (args.is("--gen-core")) {
+      o.gen_core = static_cast<int>(args.long_value("--gen-core", 0, 4095));
+      const auto allowed = skyloft::allowed_cores();
+      if (std::find(allowed.begin(), allowed.end(), o.gen_core) == allowed.end()) {
+        args.usage(fmt::format("--gen-core: core {} is not one this process may run on ({})", o.gen_core,
+                               skyloft::format_core_list(allowed)));
+      }
+      generator_flags = true;
+    } else if (args.is("--gen-wait")) {
+      const std::string v = args.value();
+      if (v == "sleep") o.gen_wait = GenWait::sleep;
+      else if (v == "spin") o.gen_wait = GenWait::spin;
+      else args.usage(fmt::format("--gen-wait: '{}' is not sleep or spin", v));
+      generator_flags = true;
+    } else if (args.is("--generator")) {
+      const std::string v = args.value();
+      if (v == "thread") o.generator = Generator::thread;
+      else if (v == "poller") o.generator = Generator::poller;
+      else args.usage(fmt::format("--generator: '{}' is not thread or poller", v));
+      generator_flags = true;
+    } else if (args.is("--slice-us")) {
+      o.pool_slice_us = static_cast<std::uint32_t>(args.long_value("--slice-us", 0, 100000));
+      if (o.pool_slice_us != 0 && o.pool_slice_us < 100) args.usage("--slice-us must be 0 or in [100, 100000]");
+      linux_flags = true;
     } else if (args.is("--seed")) {
       o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));
       generator_flags = true;
@@ -143,12 +173,18 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
     if (network_flags) args.usage("--listen, --udp, --task-per and --seconds do not apply to --inprocess");
     if (o.rates.empty()) args.usage("--inprocess needs --rates");
   } else if (generator_flags) {
-    args.usage("--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed and --gen-slice-us need --inprocess");
+    args.usage("--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed, --gen-slice-us, --gen-core, --gen-wait and --generator need --inprocess");
   }
   if (o.mode == Mode::linux && skyloft_flags) {
     args.usage("--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft");
   }
-  if (o.mode == Mode::skyloft && linux_flags) args.usage("--threads applies to --mode linux");
+  if (o.mode == Mode::skyloft && linux_flags) args.usage("--threads and --slice-us apply to --mode linux");
+  if (o.generator == Generator::poller) {
+    if (o.mode != Mode::skyloft) args.usage("--generator poller needs --mode skyloft (the runtime's polling thread)");
+    if (o.gen_core >= 0 || o.gen_wait != GenWait::sleep || o.gen_slice_us != 0) {
+      args.usage("--gen-core, --gen-wait and --gen-slice-us are for --generator thread");
+    }
+  }
   return o;
 }
 

@@ -21,6 +21,11 @@ namespace skyloft::synthetic {
 
 enum class Mode { skyloft, linux };
 enum class TaskPer { request, connection };
+// Who releases the in-process arrivals: a generator thread of its own (waiting for each intended time by
+// sleeping or spinning), or the runtime's polling thread (Runtime::add_poller), as the original's
+// dispatcher released them.
+enum class Generator { thread, poller };
+enum class GenWait { sleep, spin };
 
 // The request code every mode runs (network servers on skyloft and on the pool, the in-process generator).
 // Called on a task or a pool thread, concurrently; the response goes back to the client as it is.
@@ -48,6 +53,10 @@ struct ServerOptions {
   std::string csv, label;
   std::uint64_t seed = 1;
   std::uint32_t gen_slice_us = 0;  // EEVDF slice of the generator thread (realtime.hpp); 0: default
+  int gen_core = -1;               // --gen-core: the core the generator thread is pinned to (-1: unpinned)
+  Generator generator = Generator::thread;  // --generator
+  GenWait gen_wait = GenWait::sleep;        // --gen-wait (the generator thread)
+  std::uint32_t pool_slice_us = 0;          // --slice-us: EEVDF slice of each pool thread (linux mode); 0: default
 
   const loadgen::RequestMix& request_mix() const;
 };

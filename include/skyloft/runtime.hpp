@@ -65,6 +65,18 @@ class Runtime {
   // Writes the policy's state and the per-worker stats to `out`.
   void dump(std::FILE* out) const;
 
+  // Pollers: fn(arg, now_ns) is called on every turn of the runtime's polling thread, a few microseconds
+  // apart: the place for what must be looked at that often without a core of its own (a NIC queue, an
+  // in-process load generator releasing its arrivals, as the original's dispatcher did). The polling
+  // thread is a centralized policy's dispatcher (sq) or the preemption ticker given a core of its own
+  // (Config::dispatcher_core with the dispatcher/flag/hybrid mechanisms); while a poller is registered it
+  // never parks. fn runs outside any task: it may spawn tasks and touch atomics, it must not block.
+  // Throws ConfigError when the runtime has no polling thread or all 8 slots are taken; the caller must
+  // not be fn itself.
+  int add_poller(void (*fn)(void* arg, std::uint64_t now_ns), void* arg);
+  // Unregisters a poller; returns once fn is not running and will not run again, so arg may be freed.
+  void remove_poller(int id) noexcept;
+
   // The running runtime, or nullptr.
   static Runtime* current() noexcept;
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/park.hpp"
+#include "core/pollers.hpp"
 #include "core/os_thread.hpp"
 #include "core/preempt_hooks.hpp"
 #include "core/processor.hpp"
@@ -94,6 +95,8 @@ struct RuntimeCore final : PolicyHost {
   OsThread dispatcher;
   alignas(64) ParkWord dispatcher_park;
   std::atomic<bool> dispatcher_parked_forever{false};
+  // User pollers (Runtime::add_poller), run by the dispatcher or by a ticker with a core of its own.
+  PollerSet pollers;
 
   Runtime* owner = nullptr;
   std::atomic<bool> stopped{false};

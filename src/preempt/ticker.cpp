@@ -20,8 +20,8 @@
 //   T3. Dekker between the two: the queuer stores the flag, fences, reads run_start_ns; the processor stores
 //       run_start_ns, fences, reads the flag. Either the queuer sees the dispatch (and wakes the ticker, T1)
 //       or the processor sees the flag (and the queued task, which was queued before it).
-// The thread is pinned to Config::dispatcher_core when one is set (it then polls, for precise quanta);
-// otherwise it floats and sleeps until the next deadline. A centralized policy's dispatcher thread runs
+// The thread is pinned to Config::dispatcher_core when one is set (it then polls, for precise quanta, and
+// runs the user pollers, pollers.hpp); otherwise it floats and sleeps until the next deadline. A centralized policy's dispatcher thread runs
 // scan() itself instead of a separate thread.
 #include <pthread.h>
 #include <sched.h>
@@ -54,6 +54,7 @@ class TickerMechanism final : public PreemptMechanism {
     state_ = std::make_unique<ProcScan[]>(rt.procs.size());
     tell_at_dispatch_ = std::make_unique<std::atomic<bool>[]>(rt.procs.size());
     if (rt.policy->needs_dispatcher()) return;  // the policy's dispatcher thread calls scan()
+    if (rt.config.dispatcher_core >= 0) rt.pollers.attach(&park_);  // a core of its own: it runs the pollers
     thread_.start([](void* self) { static_cast<TickerMechanism*>(self)->loop(); }, this, "skyloft-tick");
   }
 
@@ -175,7 +176,9 @@ class TickerMechanism final : public PreemptMechanism {
     TickerMechanism& m;
     std::uint64_t next = UINT64_MAX;
     bool find() {
-      next = m.scan(now_ns());
+      const std::uint64_t now = now_ns();
+      next = m.scan(now);
+      if (next == UINT64_MAX && m.rt_->pollers.any()) next = now + kPollerRescanNs;  // PL3: no parking
       return next != UINT64_MAX;
     }
     bool stop() const { return m.stopping_.load(std::memory_order_acquire); }
@@ -237,7 +240,11 @@ class TickerMechanism final : public PreemptMechanism {
         next = idle.next;
       }
       if (dedicated) {
-        while (now_ns() < next && !park_.parked() && !stopping_.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+        for (std::uint64_t now = now_ns(); now < next && !park_.parked() && !stopping_.load(std::memory_order_relaxed);
+             now = now_ns()) {
+          rt_->pollers.run(now);
+          __builtin_ia32_pause();
+        }
       } else {
         timespec ts{static_cast<time_t>(next / 1'000'000'000ull), static_cast<long>(next % 1'000'000'000ull)};
         clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr);
@@ -245,6 +252,10 @@ class TickerMechanism final : public PreemptMechanism {
       next = scan(now_ns());
     }
   }
+
+  // With pollers and no contended core, the dedicated ticker still rescans this often (a new contention is
+  // noticed within it, as the dispatcher's kRescanNs).
+  static constexpr std::uint64_t kPollerRescanNs = 5'000;
 
   const Mode mode_;
   const std::uint64_t quantum_ns_;

@@ -43,6 +43,22 @@ std::vector<WorkerStats> Runtime::stats() const {
   return out;
 }
 
+int Runtime::add_poller(void (*fn)(void* arg, std::uint64_t now_ns), void* arg) {
+  RuntimeCore& rt = *impl_->core;
+  if (fn == nullptr) throw ConfigError("add_poller: the function is null");
+  if (!rt.pollers.attached()) {
+    throw ConfigError(fmt::format("add_poller: policy '{}' with preempt '{}' has no polling thread; pollers run on a "
+                                  "centralized policy's dispatcher (sq) or on a ticker with a core of its own "
+                                  "(preempt dispatcher/flag/hybrid and a dispatcher core)",
+                                  rt.policy->name(), rt.config.preempt));
+  }
+  const int id = rt.pollers.add(fn, arg);
+  if (id < 0) throw ConfigError(fmt::format("add_poller: all {} poller slots are taken", PollerSet::kMaxPollers));
+  return id;
+}
+
+void Runtime::remove_poller(int id) noexcept { impl_->core->pollers.remove(id); }
+
 const Config& Runtime::config() const noexcept { return impl_->core->config; }
 std::string_view Runtime::policy_name() const noexcept { return impl_->core->policy->name(); }
 Policy& Runtime::policy() noexcept { return *impl_->core->policy; }

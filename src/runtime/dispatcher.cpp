@@ -1,8 +1,8 @@
 // dispatcher.cpp - the dispatcher thread of a centralized policy (needs_dispatcher()): it runs the
 // policy's poll() and, for ticker mechanisms, their scan(), on a core of its own.
 //
-// With a quantum to watch (scan() returned a time) it never parks: it owns its core and polls, so quanta
-// are precise. Otherwise it follows the idle protocol (park.hpp): spin spin_us, then park until the policy
+// With a quantum to watch (scan() returned a time) or a user poller registered (pollers.hpp) it never
+// parks: it owns its core and polls, so quanta are precise and pollers run every turn. Otherwise it follows the idle protocol (park.hpp): spin spin_us, then park until the policy
 // kicks it (kick_dispatcher).
 #include <sched.h>
 
@@ -29,11 +29,12 @@ struct DispatcherIdle {
       next_scan = rt.preempt->scan(now);
       last_scan = now;
     }
+    rt.pollers.run(now);  // before the policy's poll: what a poller spawns is handed out this very turn
     return rt.policy->poll();
   }
   bool stop() const { return rt.stopping.load(std::memory_order_acquire); }
   bool spin_more(std::uint64_t spun_ns) const {
-    return next_scan != UINT64_MAX || spun_ns < std::uint64_t{rt.config.spin_us} * 1000;
+    return next_scan != UINT64_MAX || rt.pollers.any() || spun_ns < std::uint64_t{rt.config.spin_us} * 1000;
   }
   std::uint64_t deadline() const { return UINT64_MAX; }
   void spinning(bool) {}

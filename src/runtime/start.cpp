@@ -47,6 +47,7 @@ void start_runtime(RuntimeCore& rt, AppLink* app) {
     rt.sysmon->start();
   }
   if (rt.policy->needs_dispatcher()) {
+    rt.pollers.attach(&rt.dispatcher_park);
     rt.dispatcher.start([](void* core) { dispatcher_loop(*static_cast<RuntimeCore*>(core)); }, &rt, "skyloft-disp");
   }
   if (rt.config.task_tls) task_tls_threads_started();

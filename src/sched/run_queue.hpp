@@ -19,6 +19,8 @@ class StealableRing {
   static_assert((N & (N - 1)) == 0, "capacity must be a power of two");
 
  public:
+  static constexpr std::uint32_t kCapacity = N;
+
   // Owner only. Returns false when full (the caller spills elsewhere).
   bool push(Task* t) noexcept {
     SKY_DEBUG_ASSERT(t != nullptr);
