@@ -35,7 +35,7 @@ def main():
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     configs = a.configs.split()
-    data = plot_sweep.read_series(a.dir, "rocksdb_{setup}_{config}.csv", SETUPS, configs,
+    data, _ = plot_sweep.read_series(a.dir, "rocksdb_{setup}_{config}", SETUPS, configs,
                                   ("target_rps", "achieved_rps", "slow_p999", "unanswered"))
     if not data:
         sys.exit(f"plot_rocksdb: no rocksdb_*.csv in {a.dir}")

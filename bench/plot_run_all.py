@@ -38,7 +38,7 @@ def main():
     ap.add_argument("--note", default="")
     a = ap.parse_args()
     configs = a.configs.split()
-    data = plot_sweep.read_series(a.dir, "synthetic_{setup}_{config}.csv", SETUPS, configs,
+    data, nruns = plot_sweep.read_series(a.dir, "synthetic_{setup}_{config}", SETUPS, configs,
                                   ("target_rps", "achieved_rps", "p99_us", "p50_us", "unanswered"))
     if not data:
         sys.exit(f"plot_run_all: no synthetic_*.csv in {a.dir}")
@@ -48,7 +48,9 @@ def main():
              f"Synthetic bimodal (99.5% 4 us / 0.5% 10 ms spin, Poisson), SLO p99 <= {a.slo_us:g} us. {a.note}", ""]
     for setup, title in setups:
         relaxed_us = 10 * a.slo_us
-        lines += [f"## {title}", "", "| configuration | max load under SLO (rps) | vs linux | vs sq-none | p99 at that load (us) "
+        runs_text = ", ".join(sorted({str(n) for (s, _), n in nruns.items() if s == setup}))
+        lines += [f"## {title}", "", f"Each figure is the per-rate median over the runs (runs per configuration: {runs_text}); "
+                  "a rate that a run's sweep did not reach counts as a miss in it.", "", "| configuration | max load under SLO (rps) | vs linux | vs sq-none | p99 at that load (us) "
                   f"| max load with p99 <= {relaxed_us / 1e3:g} ms (rps) |",
                   "|---|---:|---:|---:|---:|---:|"]
         loads = {c: max_load_under_slo(data[(setup, c)], a.slo_us) for c in configs if (setup, c) in data}

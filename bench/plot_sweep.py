@@ -30,7 +30,7 @@ def plot_vs_load(plt, prog, out, setups, configs, data, metric, slo, slo_label, 
     fig, axes = plt.subplots(1, len(setups), figsize=(6.5 * len(setups), 4.5), squeeze=False)
     for ax, (setup, setup_title) in zip(axes[0], setups):
         for c in configs:
-            pts = data.get((setup, c))
+            pts = [r for r in data.get((setup, c), []) if r[metric] != float("inf")]  # rates the median run missed
             if pts:
                 ax.plot([r["target_rps"] / 1e3 for r in pts], [max(r[metric], 1) for r in pts], marker="o",
                         markersize=3, label=c)
@@ -101,12 +101,26 @@ def verdict(r, target):
     return "not judgeable" if r is None else ("met" if r >= target else "NOT met")
 
 
+def read_runs(directory, stem, fields):
+    """(points, runs) of `stem`: the per-rate median over DIR/stem.run<K>.csv (median_over_runs), or the
+    points of DIR/stem.csv for a single run; (None, 0) when neither exists."""
+    import glob
+    paths = sorted(glob.glob(os.path.join(directory, f"{stem}.run*.csv")))
+    single = os.path.join(directory, f"{stem}.csv")
+    if not paths and os.path.exists(single):
+        return read_points(single, fields), 1
+    if not paths:
+        return None, 0
+    return median_over_runs([read_points(p, fields) for p in paths], fields), len(paths)
+
+
 def read_series(directory, name, setups, configs, fields):
-    """{(setup, config): points} for every `name.format(setup=..., config=...)` CSV present in `directory`."""
-    data = {}
+    """{(setup, config): points} for every `name.format(setup=..., config=...)` stem (without .csv) present in
+    `directory`, each the per-rate median of its runs (read_runs); and {(setup, config): runs}."""
+    data, runs = {}, {}
     for setup, _ in setups:
         for c in configs:
-            p = os.path.join(directory, name.format(setup=setup, config=c))
-            if os.path.exists(p):
-                data[(setup, c)] = read_points(p, fields)
-    return data
+            pts, n = read_runs(directory, name.format(setup=setup, config=c), fields)
+            if pts is not None:
+                data[(setup, c)], runs[(setup, c)] = pts, n
+    return data, runs

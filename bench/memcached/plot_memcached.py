@@ -16,7 +16,6 @@ usage: /usr/bin/python3 bench/memcached/plot_memcached.py --dir DIR [--slo-us 50
 """
 import argparse
 import csv
-import glob
 import os
 import statistics
 import sys
@@ -30,14 +29,7 @@ FIELDS = ("target_rps", "achieved_rps", "p50_us", "p99_us", "unanswered", "error
 
 def read_runs(directory, server):
     """The per-rate median over the server's runs, and how many runs there were."""
-    paths = sorted(glob.glob(os.path.join(directory, f"memcached_{server}.run*.csv")))
-    single = os.path.join(directory, f"memcached_{server}.csv")
-    if not paths and os.path.exists(single):
-        paths = [single]
-    if not paths:
-        return None, 0
-    runs = [plot_sweep.read_points(p, FIELDS) for p in paths]
-    return plot_sweep.median_over_runs(runs, FIELDS), len(runs)
+    return plot_sweep.read_runs(directory, f"memcached_{server}", FIELDS)
 
 
 def max_load_under_slo(points, slo_us):
