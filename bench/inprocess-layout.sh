@@ -7,6 +7,11 @@
 # each arrival. Either way it is never late: a sleeping generator that shares the cores with busy server
 # threads was late by up to milliseconds, and lateness counts in every latency (measured from the
 # intended arrival).
+# Skyloft's workers spin while idle instead of parking (--spin-us 1000000: a second), as the original's
+# own their cores: a parked worker's core halts, and on the development VM waking a halted vCPU takes
+# ~21 us with a tail of milliseconds (guest halt polling is off there), which even 4 us requests at 1% load
+# showed (p99.9 0.5-17 ms on every system). The Linux pool's threads block on a condition variable
+# (their core halts); measured, that costs its p50 ~40 us and its tail as much.
 # Sets: gen_core, req_cores (list), all_list (list), nreq (number of request cores). Defines:
 #   inprocess_layout CONFIG MECHANISM   the server flags of CONFIG (linux*, sq-*, *-none, or a preemptive
 #                                       per-CPU configuration using MECHANISM)
@@ -23,11 +28,12 @@ nreq=$(( ${#layout_cores[@]} - 1 ))
 inprocess_layout() {
   local own_thread="--cores $req_cores --gen-core $gen_core --gen-wait spin"
   local poller="--cores $all_list --dispatcher-core $gen_core --generator poller"
+  local spin="--spin-us 1000000"
   case "$1" in
     linux*) echo "$own_thread" ;;
-    sq-*) echo "$poller" ;;  # the dispatcher polls
-    *-none) echo "$own_thread" ;;  # a per-CPU policy without preemption has no polling thread
-    *) case "$2" in dispatcher|flag|hybrid) echo "$poller" ;;  # the ticker, given the core, polls
-         *) echo "$own_thread" ;; esac ;;
+    sq-*) echo "$poller $spin" ;;  # the dispatcher polls
+    *-none) echo "$own_thread $spin" ;;  # a per-CPU policy without preemption has no polling thread
+    *) case "$2" in dispatcher|flag|hybrid) echo "$poller $spin" ;;  # the ticker, given the core, polls
+         *) echo "$own_thread $spin" ;; esac ;;
   esac
 }

@@ -57,7 +57,7 @@ ServiceTimes Service::calibrate(int gets, int scans) const {
     s.push_back(skyloft::now_ns() - t0);
   }
   return {std::max<std::uint64_t>(1, quantile(g, 0.5)), std::max<std::uint64_t>(1, quantile(s, 0.5)), quantile(g, 0.9),
-          quantile(s, 0.9)};
+          quantile(s, 0.9), quantile(g, 0.999)};
 }
 
 }  // namespace skyloft::rocksdb_server

@@ -18,6 +18,8 @@ namespace skyloft::rocksdb_server {
 struct ServiceTimes {
   std::uint64_t get_ns = 0, scan_ns = 0;  // medians
   std::uint64_t get_p90_ns = 0, scan_p90_ns = 0;
+  // A GET's own p99.9 on an idle thread: the floor under the p99.9 slowdown that no scheduler removes.
+  std::uint64_t get_p999_ns = 0;
 };
 
 class Service {

@@ -237,8 +237,9 @@ int run_inprocess(const ServerOptions& o) {
   } else {
     try {
       skyloft::Runtime rt(o.config);
-      fmt::print("  skyloft: policy {}, preempt {}, quantum {} us, {} workers on cores {}\n", rt.policy_name(),
-                 o.config.preempt, o.config.quantum_us, rt.num_workers(), skyloft::format_core_list(rt.worker_cores()));
+      fmt::print("  skyloft: policy {}, preempt {}, quantum {} us, {} workers on cores {}, idle spin {} us\n",
+                 rt.policy_name(), o.config.preempt, o.config.quantum_us, rt.num_workers(),
+                 skyloft::format_core_list(rt.worker_cores()), o.config.spin_us);
       sweep([](PointState* s, std::size_t slot) { skyloft::spawn([s, slot] { s->run(slot); }).detach(); },
             o.generator == Generator::poller ? &rt : nullptr);
       // Whether preemption happened at all is the first question when a preemptive configuration is slow.

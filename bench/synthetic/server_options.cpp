@@ -17,7 +17,8 @@ constexpr std::string_view kUsageLine =
     "usage: {} [--mode skyloft|linux] [runtime options] (network options | --inprocess generator options)\n";
 constexpr std::string_view kCommonUsage =
     "  runtime (skyloft): --policy NAME --preempt none|timer|dispatcher|flag|hybrid|uintr --quantum-us N\n"
-    "                     --cores LIST --dispatcher-core C   (defaults from SKYLOFT_* variables)\n"
+    "                     --cores LIST --dispatcher-core C --spin-us N (an idle worker's spin before it parks)\n"
+    "                     (defaults from SKYLOFT_* variables)\n"
     "  pool (linux):      --threads N (default one per allowed core) --cores LIST (pin the pool)\n"
     "                     --slice-us N (an EEVDF slice of N us for every pool thread, Linux 6.12+; 0: default)\n"
     "  network:           --listen ADDR (127.0.0.1:7000) --udp --task-per request|connection (skyloft)\n"
@@ -71,6 +72,9 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
       skyloft_flags = true;
     } else if (args.is("--quantum-us")) {
       o.config.quantum_us = static_cast<std::uint32_t>(args.long_value("--quantum-us", 1, 1'000'000));
+      skyloft_flags = true;
+    } else if (args.is("--spin-us")) {
+      o.config.spin_us = static_cast<std::uint32_t>(args.long_value("--spin-us", 0, 1'000'000));
       skyloft_flags = true;
     } else if (args.is("--dispatcher-core")) {
       o.config.dispatcher_core = static_cast<int>(args.long_value("--dispatcher-core", 0, 4095));
@@ -176,7 +180,7 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
     args.usage("--rates, --mix, --arrival, --duration, --warmup, --drain, --stop-p99, --csv, --label, --seed, --gen-slice-us, --gen-core, --gen-wait and --generator need --inprocess");
   }
   if (o.mode == Mode::linux && skyloft_flags) {
-    args.usage("--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft");
+    args.usage("--policy, --preempt, --quantum-us, --dispatcher-core, --spin-us and --task-per apply to --mode skyloft");
   }
   if (o.mode == Mode::skyloft && linux_flags) args.usage("--threads and --slice-us apply to --mode linux");
   if (o.generator == Generator::poller) {
