@@ -158,7 +158,7 @@ TEST(RocksdbOptionsDeathTest, BadOptions) {
       {{"--db="}, "--db needs a directory"},
       {{"--calibrate", "10"}, "--calibrate: '10' is not GETS:SCANS"},
       {{"--inprocess", "--rates", "1k", "--mix", "rocksdb"}, "--mix: skyloft-rocksdb draws 50% GET / 50% SCAN itself"},
-      {{"--mode", "linux", "--preempt", "flag"}, "--policy, --preempt, --quantum-us, --dispatcher-core and --task-per apply to --mode skyloft"},
+      {{"--mode", "linux", "--preempt", "flag"}, "--policy, --preempt, --quantum-us, --dispatcher-core, --spin-us and --task-per apply to --mode skyloft"},
       {{"--service", "3us"}, "--service: '3us' is not GET:SCAN durations \\(no ':'\\)"},
       {{"--service", "0:3us"}, "--service: '0:3us' is not GET:SCAN durations \\(duration '0' must be at least 1ns"},
       {{"--frobnicate"}, "unknown argument '--frobnicate'"},
