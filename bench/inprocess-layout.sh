@@ -10,7 +10,7 @@
 # Skyloft's workers spin while idle instead of parking (--spin-us 1000000: a second), as the original's
 # own their cores: a parked worker's core halts, and on the development VM waking a halted vCPU takes
 # ~21 us with a tail of milliseconds (guest halt polling is off there), which even 4 us requests at 1% load
-# showed (p99.9 0.5-17 ms on every system). The Linux pool's threads block on a condition variable
+# showed (p99.9 0.2-17 ms on sq, fifo and the Linux pool alike). The Linux pool's threads block on a condition variable
 # (their core halts); measured, that costs its p50 ~40 us and its tail as much.
 # Sets: gen_core, req_cores (list), all_list (list), nreq (number of request cores). Defines:
 #   inprocess_layout CONFIG MECHANISM   the server flags of CONFIG (linux*, sq-*, *-none, or a preemptive
