@@ -10,10 +10,10 @@
 //     with a core of its own releases every due arrival on each turn of its loop, as the original's
 //     dispatcher did.
 // A released request is submitted: on skyloft a task is spawned for it; on the Linux pool it is queued for
-// the pool threads (one mutex-protected FIFO, a condition variable wakes a thread). The request runs the program's request
-// code (ServerOptions::serve: the synthetic spin, or a RocksDB lookup) and stores its completion time in its
-// own slot, so recording takes no lock. Latency counts
-// from the intended arrival; the generator's lateness is reported as send lag.
+// the pool threads (one mutex-protected FIFO, a condition variable wakes a thread). The request runs the
+// program's request code (ServerOptions::serve: the synthetic spin, or a RocksDB lookup) and stores its
+// completion time in its own slot, so recording takes no lock. Latency counts from the intended arrival;
+// the generator's lateness is reported as send lag.
 //
 // A point: warm-up, measured window, then a drain period; requests still unserved at its end are cancelled
 // (they return at once when they start), counted as unanswered and recorded with their age.
@@ -112,8 +112,8 @@ struct Releaser {
     const std::size_t n = st.intended.size();
     while (next < n && st.intended[next] <= now) {
       const std::uint64_t intended = st.intended[next], actual = skyloft::now_ns();
-      if (intended >= st.measure_from && intended < st.send_end) r.send_lag_ns.record(actual - std::min(actual, intended));
-      if (actual >= st.measure_from && actual < st.send_end) ++r.sent_in_window;
+      if (st.in_window(intended)) r.send_lag_ns.record(actual - std::min(actual, intended));
+      if (st.in_window(actual)) ++r.sent_in_window;
       submit(&st, next);
       ++next;
     }
@@ -135,7 +135,6 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
   const std::uint64_t measure_from = t0 + o.warmup_ns, send_end = measure_from + o.duration_ns;
   st.measure_from = measure_from;
   st.send_end = send_end;
-  auto in_window = [&](std::uint64_t t) { return t >= measure_from && t < send_end; };
   const auto expected = static_cast<std::size_t>(rate * static_cast<double>(send_end - t0) / 1e9 * 1.2) + 64;
   st.intended.reserve(expected);
   st.service.reserve(expected);
@@ -177,8 +176,8 @@ loadgen::PointResult run_point(const ServerOptions& o, double rate,
   if (inspect) inspect(st);
   for (std::size_t i = 0; i < st.intended.size(); ++i) {
     const std::uint64_t done = st.done_at[i];
-    if (done != kNotDone && in_window(done)) ++r.completed_in_window;
-    if (!in_window(st.intended[i])) continue;
+    if (done != kNotDone && st.in_window(done)) ++r.completed_in_window;
+    if (!st.in_window(st.intended[i])) continue;
     ++r.sent;
     std::uint64_t lat;
     if (done == kNotDone) {

@@ -32,6 +32,7 @@ struct PointState {
   std::atomic<bool> cancel{false};
   std::uint64_t measure_from = 0, send_end = 0;  // the measured window of intended times (set before any submit)
 
+  bool in_window(std::uint64_t t) const noexcept { return t >= measure_from && t < send_end; }
   // The request body: serves the slot's request (unless cancelled) and records its completion.
   void run(std::size_t slot);
 };

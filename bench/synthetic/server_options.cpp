@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "arg_values.hpp"
 #include "bench_common.hpp"
@@ -32,6 +33,22 @@ constexpr std::string_view kCommonUsage =
     "                     --generator thread|poller (poller: the runtime's polling thread releases the arrivals,\n"
     "                     as the original's dispatcher did: sq, or a ticker mechanism with --dispatcher-core)\n";
 
+// The current flag's value as one of two named choices, or a usage error naming both.
+template <class E>
+E choice(bench::Args& args, const char* flag, std::pair<const char*, E> a, std::pair<const char*, E> b) {
+  const std::string v = args.value();
+  if (v == a.first) return a.second;  // std::string == const char*
+  if (v == b.first) return b.second;
+  args.usage(fmt::format("{}: '{}' is not {} or {}", flag, v, a.first, b.first));
+}
+
+// An EEVDF slice in microseconds: 0 (the default slice) or what the kernel takes (100..100000).
+std::uint32_t slice_us_value(bench::Args& args, const char* flag) {
+  const auto us = static_cast<std::uint32_t>(args.long_value(flag, 0, 100000));
+  if (us != 0 && us < 100) args.usage(fmt::format("{} must be 0 or in [100, 100000]", flag));
+  return us;
+}
+
 }  // namespace
 
 const loadgen::RequestMix& ServerOptions::request_mix() const {
@@ -60,10 +77,7 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
   bool generator_flags = false, network_flags = false, skyloft_flags = false, linux_flags = false;
   while (args.next()) {
     if (args.is("--mode")) {
-      const std::string v = args.value();
-      if (v == "skyloft") o.mode = Mode::skyloft;
-      else if (v == "linux") o.mode = Mode::linux;
-      else args.usage(fmt::format("--mode: '{}' is not skyloft or linux", v));
+      o.mode = choice(args, "--mode", std::pair{"skyloft", Mode::skyloft}, std::pair{"linux", Mode::linux});
     } else if (args.is("--policy")) {
       o.config.policy = args.value();
       skyloft_flags = true;
@@ -98,10 +112,8 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
       o.udp = true;
       network_flags = true;
     } else if (args.is("--task-per")) {
-      const std::string v = args.value();
-      if (v == "request") o.task_per = TaskPer::request;
-      else if (v == "connection") o.task_per = TaskPer::connection;
-      else args.usage(fmt::format("--task-per: '{}' is not request or connection", v));
+      o.task_per = choice(args, "--task-per", std::pair{"request", TaskPer::request},
+                          std::pair{"connection", TaskPer::connection});
       network_flags = true;
       skyloft_flags = true;
     } else if (args.is("--seconds")) {
@@ -139,8 +151,7 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
       o.label = loadgen::label_value(args);
       generator_flags = true;
     } else if (args.is("--gen-slice-us")) {
-      o.gen_slice_us = static_cast<std::uint32_t>(args.long_value("--gen-slice-us", 0, 100000));
-      if (o.gen_slice_us != 0 && o.gen_slice_us < 100) args.usage("--gen-slice-us must be 0 or in [100, 100000]");
+      o.gen_slice_us = slice_us_value(args, "--gen-slice-us");
       generator_flags = true;
     } else if (args.is("--gen-core")) {
       o.gen_core = static_cast<int>(args.long_value("--gen-core", 0, 4095));
@@ -151,20 +162,14 @@ ServerOptions parse_server_options(int argc, char** argv, const ServerProgram& p
       }
       generator_flags = true;
     } else if (args.is("--gen-wait")) {
-      const std::string v = args.value();
-      if (v == "sleep") o.gen_wait = GenWait::sleep;
-      else if (v == "spin") o.gen_wait = GenWait::spin;
-      else args.usage(fmt::format("--gen-wait: '{}' is not sleep or spin", v));
+      o.gen_wait = choice(args, "--gen-wait", std::pair{"sleep", GenWait::sleep}, std::pair{"spin", GenWait::spin});
       generator_flags = true;
     } else if (args.is("--generator")) {
-      const std::string v = args.value();
-      if (v == "thread") o.generator = Generator::thread;
-      else if (v == "poller") o.generator = Generator::poller;
-      else args.usage(fmt::format("--generator: '{}' is not thread or poller", v));
+      o.generator = choice(args, "--generator", std::pair{"thread", Generator::thread},
+                           std::pair{"poller", Generator::poller});
       generator_flags = true;
     } else if (args.is("--slice-us")) {
-      o.pool_slice_us = static_cast<std::uint32_t>(args.long_value("--slice-us", 0, 100000));
-      if (o.pool_slice_us != 0 && o.pool_slice_us < 100) args.usage("--slice-us must be 0 or in [100, 100000]");
+      o.pool_slice_us = slice_us_value(args, "--slice-us");
       linux_flags = true;
     } else if (args.is("--seed")) {
       o.seed = static_cast<std::uint64_t>(args.long_value("--seed", 0, 1L << 62));

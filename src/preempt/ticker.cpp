@@ -21,8 +21,8 @@
 //       run_start_ns, fences, reads the flag. Either the queuer sees the dispatch (and wakes the ticker, T1)
 //       or the processor sees the flag (and the queued task, which was queued before it).
 // The thread is pinned to Config::dispatcher_core when one is set (it then polls, for precise quanta, and
-// runs the user pollers, pollers.hpp); otherwise it floats and sleeps until the next deadline. A centralized policy's dispatcher thread runs
-// scan() itself instead of a separate thread.
+// runs the user pollers, pollers.hpp); otherwise it floats and sleeps until the next deadline. A
+// centralized policy's dispatcher thread runs scan() itself instead of a separate thread.
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>

@@ -2,8 +2,9 @@
 // policy's poll() and, for ticker mechanisms, their scan(), on a core of its own.
 //
 // With a quantum to watch (scan() returned a time) or a user poller registered (pollers.hpp) it never
-// parks: it owns its core and polls, so quanta are precise and pollers run every turn. Otherwise it follows the idle protocol (park.hpp): spin spin_us, then park until the policy
-// kicks it (kick_dispatcher).
+// parks: it owns its core and polls, so quanta are precise and pollers run every turn. Otherwise it
+// follows the idle protocol (park.hpp): spin spin_us, then park until the policy kicks it
+// (kick_dispatcher).
 #include <sched.h>
 
 #include <algorithm>

@@ -5,8 +5,8 @@
 // task goes and who is woken follow the shared placement rules (placement.hpp); a task placed on the
 // caller's own worker goes to its ring, one placed elsewhere to that worker's inject list. Yield goes to the
 // back of the own ring with no wake-ups (the worker switches right away), behind the tasks handed over to
-// the worker meanwhile (admit_inject). Idle workers steal half of a
-// victim's ring, or the head of its inject list.
+// the worker meanwhile (admit_inject). Idle workers steal half of a victim's ring, or the head of its
+// inject list.
 // Limitation without preemption: a long task delays the one task queued behind it on its worker when all
 // other workers are parked.
 #include <cstdio>

@@ -77,7 +77,10 @@ inline int spawn_target(Task* t, int caller, int hint, int n, std::atomic<std::u
     if (host.is_idle(w)) return w;
     if (host.is_parked(w)) {
       const int rank = parked_rank(host, w, here);
-      if (rank > parked_best) parked = w, parked_best = rank;
+      if (rank > parked_best) {
+        parked = w;
+        parked_best = rank;
+      }
     }
     if (busy < 0) busy = w;
   }
