@@ -11,8 +11,10 @@
 //        Dekker on (slot.fn, in_run_): run() stores in_run_ then loads fn; remove() stores fn = nullptr
 //        then loads in_run_ (all seq_cst) and waits while it is set. So after remove() returns the
 //        caller may free what arg points to.
-//   PL3. While any poller is registered the polling thread does not park (any() is its test); add() wakes
-//        it (attach()'s word) in case it had parked.
+//   PL3. While any poller is registered the polling thread does not park: its idle search reports any() as
+//        work, also in the re-check after it announced its sleep (park.hpp P2). add() raises count_ before
+//        it unparks attach()'s word (W1, W2), so either the re-check sees the poller or the unpark sees the
+//        sleeper.
 #pragma once
 
 #include <atomic>

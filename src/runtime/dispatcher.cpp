@@ -31,11 +31,13 @@ struct DispatcherIdle {
       last_scan = now;
     }
     rt.pollers.run(now);  // before the policy's poll: what a poller spawns is handed out this very turn
-    return rt.policy->poll();
+    // A registered poller counts as work (PL3): the park's re-check (P2) sees it, so an add_poller whose
+    // unpark came before our intent to sleep cannot leave us parked with a poller to run.
+    return rt.policy->poll() || rt.pollers.any();
   }
   bool stop() const { return rt.stopping.load(std::memory_order_acquire); }
   bool spin_more(std::uint64_t spun_ns) const {
-    return next_scan != UINT64_MAX || rt.pollers.any() || spun_ns < std::uint64_t{rt.config.spin_us} * 1000;
+    return next_scan != UINT64_MAX || spun_ns < std::uint64_t{rt.config.spin_us} * 1000;
   }
   std::uint64_t deadline() const { return UINT64_MAX; }
   void spinning(bool) {}
