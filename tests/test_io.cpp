@@ -451,6 +451,51 @@ TEST(IoUring, ACompletionHeldForABusyWorkerIsDeliveredByAnotherOne) {
   std::printf("reader's worker nudged %llu time(s)\n", static_cast<unsigned long long>(nudges));
 }
 
+// One worker: a task that runs on (preempt_point() in its loop, nothing queued behind it) keeps the only
+// processor from its poll point. The preemption watcher must see the reader's data waiting in that
+// processor's poller and preempt the spinner (io/poller.hpp R4); without it the reader ran only after the
+// spinner ended.
+TEST_P(Io, AReaderBehindARunningTaskIsWokenByThePreemptionWatcher) {
+  for (const char* mechanism : {"flag", "dispatcher"}) {
+    SCOPED_TRACE(mechanism);
+    Config c = config(1);
+    c.policy = "rr";
+    c.preempt = mechanism;
+    c.quantum_us = 30;
+    Runtime rt(c);
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    io::TcpStream reader_end{io::Fd(sv[0])};
+    std::atomic<bool> reading{false}, read_done{false}, spinning{false}, give_up{false}, read_while_spinning{false};
+    auto reader = skyloft::spawn([&] {
+      reading = true;
+      char b;
+      auto r = reader_end.read_exact(&b, 1);  // parks: the read waits in the processor's poller
+      EXPECT_TRUE(r.ok()) << r.error().message();
+      read_done = true;
+    });
+    ASSERT_TRUE(thread_wait_until([&] { return reading.load(); }));
+    std::this_thread::sleep_for(10ms);
+    auto spinner = skyloft::spawn([&] {
+      spinning = true;
+      while (!read_done.load(std::memory_order_relaxed) && !give_up.load(std::memory_order_relaxed)) {
+        skyloft::preempt_point();
+      }
+      read_while_spinning = read_done.load();
+    });
+    ASSERT_TRUE(thread_wait_until([&] { return spinning.load(); }));
+    std::this_thread::sleep_for(5ms);
+    ASSERT_EQ(write(sv[1], "x", 1), 1);
+    const bool delivered = thread_wait_until([&] { return read_done.load(); }, slack());
+    give_up = true;
+    spinner.join();
+    reader.join();
+    close(sv[1]);
+    EXPECT_TRUE(delivered) << "the reader stayed asleep while the spinner ran";
+    EXPECT_TRUE(read_while_spinning.load()) << "the reader ran only after the spinner ended";
+  }
+}
+
 TEST_P(Io, ShutdownCancelsAndReportsTasksBlockedInIo) {
   Runtime rt(config());
   io::TcpListener l = listen_loopback();

@@ -63,6 +63,14 @@ class PollSource {
  public:
   virtual ~PollSource() = default;
   virtual void poll(struct Processor& p, std::uint64_t now) noexcept = 0;
+  // The preemption watcher (the ticker or a dispatcher thread): true if this source holds work for its
+  // processor that only the processor's poll point delivers, and the running task has kept the processor
+  // from its poll point for at least `stall_ns` (tickless preemption then acts as if a task waited). If
+  // not, *look_again gets when to ask next. Any thread; no system call on the hot side of the answer.
+  virtual bool waits_behind_task(std::uint64_t now, std::uint64_t stall_ns, std::uint64_t* look_again) noexcept {
+    (void)now, (void)stall_ns, (void)look_again;
+    return false;
+  }
 };
 
 struct alignas(64) Processor {

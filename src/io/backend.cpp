@@ -90,6 +90,17 @@ void IoPoller::poll(Processor& p, std::uint64_t now) noexcept {
   }
 }
 
+bool IoPoller::waits_behind_task(std::uint64_t now, std::uint64_t stall_ns, std::uint64_t* look_again) noexcept {
+  const std::uint64_t passed = last_poll_ns();  // R4
+  if (now < passed + stall_ns) {
+    *look_again = passed + stall_ns;
+    return false;
+  }
+  if (ops_in_flight() != 0 && deliverable()) return true;
+  *look_again = now + stall_ns;
+  return false;
+}
+
 void await(Completion& c) noexcept {
   while (c.done.load(std::memory_order_acquire) == 0) wait_address(c.done, 0, kNoDeadline, WaitReason::io);
 }

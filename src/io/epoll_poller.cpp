@@ -180,6 +180,10 @@ class EpollPoller final : public IoPoller {
   }
   bool maybe_ready() const noexcept override { return true; }
   std::uint64_t help_interval_ns() const noexcept override { return 20'000; }
+  bool deliverable() const noexcept override {  // R4: an epoll set polls readable while it has events
+    pollfd pfd{epfd_, POLLIN, 0};
+    return ::poll(&pfd, 1, 0) > 0;
+  }
 
  private:
   // (Re)arms `fd` for the union of its waiters' events. False if the fd cannot be polled. lock_ held.

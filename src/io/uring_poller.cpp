@@ -217,6 +217,7 @@ class UringPoller final : public IoPoller {
     return __atomic_load_n(ring_.cq.ktail, __ATOMIC_ACQUIRE) != __atomic_load_n(ring_.cq.khead, __ATOMIC_RELAXED);
   }
   std::uint64_t help_interval_ns() const noexcept override { return 0; }
+  bool deliverable() const noexcept override { return maybe_ready() || taskrun_pending(); }  // R4, U6
 
  private:
   bool taskrun_pending() const noexcept {

@@ -17,6 +17,13 @@
 //       processor, at its next dispatch, wakes the ticker if tasks still wait for it (it picked another one
 //       first). Waking the ticker on every such arrival cost two RT wake-ups per request, and delayed the
 //       worker it preempted (core acquisition p99 ~110 us with no other app on the machine).
+//   T4. flag: a look that finds the flag it raised still unconsumed raises nothing and backs off
+//       (doubling, up to 64 quanta); a consumed flag is raised again at the next look.
+//   I1. I/O behind a running task (io/poller.hpp R4): a processor that runs a task while operations are in
+//       flight is looked at once its poll point is a look interval old; if its poller holds a deliverable
+//       completion, the task is preempted as if a task waited (the poll point then wakes the reader). The
+//       ticker keeps looking while such a processor runs, and a dispatch with I/O in flight unparks a
+//       parked ticker (after the T3 fence, so a ticker that parked seeing every processor idle is woken).
 //   T3. Dekker between the two: the queuer stores the flag, fences, reads run_start_ns; the processor stores
 //       run_start_ns, fences, reads the flag. Either the queuer sees the dispatch (and wakes the ticker, T1)
 //       or the processor sees the flag (and the queued task, which was queued before it).
@@ -28,6 +35,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <thread>
@@ -47,7 +55,10 @@ class TickerMechanism final : public PreemptMechanism {
   enum class Mode { dispatcher, flag, hybrid };
 
   TickerMechanism(Mode mode, std::uint32_t quantum_us, std::uint32_t grace_us)
-      : mode_(mode), quantum_ns_(std::uint64_t{quantum_us} * 1000), grace_ns_(std::uint64_t{grace_us} * 1000) {}
+      : mode_(mode),
+        quantum_ns_(std::uint64_t{quantum_us} * 1000),
+        grace_ns_(std::uint64_t{grace_us} * 1000),
+        io_look_ns_(std::max(quantum_ns_, kIoLookNs)) {}
 
   void start(RuntimeCore& rt) override {
     rt_ = &rt;
@@ -75,6 +86,7 @@ class TickerMechanism final : public PreemptMechanism {
   void on_dispatch(Processor& p) override {
     std::atomic<bool>& tell = tell_at_dispatch_[static_cast<std::size_t>(p.index)];
     std::atomic_thread_fence(std::memory_order_seq_cst);  // T3: run_start_ns (stored) before the flag (read)
+    if ((p.poll_bits.load(std::memory_order_relaxed) & kPollIo) != 0 && park_.parked()) park_.unpark();  // I1
     if (!tell.load(std::memory_order_relaxed)) return;
     tell.store(false, std::memory_order_relaxed);
     if (p.policy->nr_waiting(p.index) > 0) wake();
@@ -90,7 +102,9 @@ class TickerMechanism final : public PreemptMechanism {
       Processor& w = *pp;
       ProcScan& s = state_[static_cast<std::size_t>(w.index)];
       std::uint64_t start = w.run_start_ns.load(std::memory_order_acquire);
-      if (w.policy->nr_waiting(w.index) == 0) {
+      const bool queued = w.policy->nr_waiting(w.index) > 0;
+      const bool io_only = !queued && io_waits(w, start, now, next);
+      if (!queued && !io_only) {
         // Nobody waits for this core: tickless, unless a timer armed here comes due while a task runs
         // (the request makes the task pass the poll point, which fires it).
         const std::uint64_t due = w.timers.earliest();
@@ -107,10 +121,18 @@ class TickerMechanism final : public PreemptMechanism {
         continue;
       }
       std::uint64_t seq = w.run_seq.load(std::memory_order_acquire);
-      if (seq != s.seq) s = ProcScan{seq, 0, 0, false, 0, 0, false, 0, 0, 0};
+      if (seq != s.seq) {
+        s = ProcScan{};
+        s.seq = seq;
+      }
       // Quick retry: the last signal found the PC in libc (unsafe_deferrals moved since we sent it).
       const bool quick = s.signalled && unsafe_deferrals(w) != s.unsafe_seen;
-      std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + (quick ? s.quick_delay : retry_delay(s));
+      // I1: for completions alone, act again only a look interval later. A flag the worker has not yet
+      // consumed (its thread is off its CPU: the cores are shared) cannot be raised twice, and a ticker with
+      // real-time priority that looked every 10 us quantum took the very CPU the worker needed (measured:
+      // a TCP server at 1k requests/s collapsed to seconds of latency).
+      const std::uint64_t retry = io_only ? std::max(io_look_ns_, retry_delay(s)) : retry_delay(s);
+      std::uint64_t due = s.acted_at == 0 ? start + quantum_ns_ : s.acted_at + (quick ? s.quick_delay : retry);
       if (now < due) {
         // After a signal, look again at the quick-retry time, and on until the signal was handled (it may
         // be delivered late: the worker's thread may be off its CPU), to see whether it was deferred.
@@ -126,7 +148,7 @@ class TickerMechanism final : public PreemptMechanism {
       }
       if (quick) s.quick = true;
       act(w, s, now);
-      next = std::min(next, now + (s.signalled ? std::min(s.quick_delay, retry_delay(s)) : retry_delay(s)));
+      next = std::min(next, now + (s.signalled ? std::min(s.quick_delay, retry) : retry));
     }
     return next;
   }
@@ -146,8 +168,19 @@ class TickerMechanism final : public PreemptMechanism {
     bool quick = false;              // this action is a quick retry (no backoff)
     std::uint64_t deferred_seen = 0, checks_seen = 0;  // w's counters when we last signalled
     std::uint32_t probes = 0;        // looks since that signal
+    std::uint32_t unconsumed = 0;    // flag: looks that found our raised flag still unconsumed (T4)
   };
   static constexpr std::uint32_t kMaxProbes = 3;
+
+  // I1: completions wait for `w`, whose running task keeps it from its poll point. Otherwise `next` gets
+  // the time of the next look, while w runs with I/O in flight.
+  bool io_waits(Processor& w, std::uint64_t start, std::uint64_t now, std::uint64_t& next) noexcept {
+    if (start == 0 || w.io == nullptr || (w.poll_bits.load(std::memory_order_relaxed) & kPollIo) == 0) return false;
+    std::uint64_t again = UINT64_MAX;
+    if (w.io->waits_behind_task(now, io_look_ns_, &again)) return true;
+    next = std::min(next, again);
+    return false;
+  }
 
   // The last signal reached the handler: it was deferred or acted on (the counters moved).
   static bool handled(const Processor& w, const ProcScan& s) noexcept {
@@ -160,8 +193,10 @@ class TickerMechanism final : public PreemptMechanism {
   // so resending every quantum could starve the very task it tries to preempt. The backoff is bounded
   // (kMaxBackoffShift) so a newly contended worker still gets its preemption within a few quanta.
   static constexpr std::uint32_t kMaxBackoffShift = 2;
+  static constexpr std::uint32_t kMaxUnconsumedShift = 6;  // T4: up to 64 quanta between looks
   std::uint64_t retry_delay(const ProcScan& s) const noexcept {
     if (mode_ == Mode::hybrid && !s.signalled) return grace_ns_;
+    if (mode_ == Mode::flag) return quantum_ns_ << std::min(s.unconsumed, kMaxUnconsumedShift);
     return quantum_ns_ << std::min<std::uint32_t>(s.resends, kMaxBackoffShift);
   }
 
@@ -199,7 +234,17 @@ class TickerMechanism final : public PreemptMechanism {
         s.signalled = true;
         break;
       case Mode::flag:
-        request_preemption(w, /*signal=*/false);
+        // T4: a raised flag cannot be raised twice. While the worker has not consumed it (its thread is off
+        // its CPU: the cores are shared; the worker acts on it by itself when it runs again), only look
+        // again, backing off. Looking every quantum regardless, a real-time ticker took the CPU that
+        // descheduled workers needed: at a 10 us quantum it used 60% of a core and a TCP server at 1k
+        // requests/s went to seconds of latency.
+        if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
+          ++s.unconsumed;
+        } else {
+          s.unconsumed = 0;
+          request_preemption(w, /*signal=*/false);
+        }
         break;
       case Mode::hybrid:
         if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
@@ -257,9 +302,14 @@ class TickerMechanism final : public PreemptMechanism {
   // noticed within it, as the dispatcher's kRescanNs).
   static constexpr std::uint64_t kPollerRescanNs = 5'000;
 
+  // I1's look interval, at least a quantum: each look is a wake-up of this thread (several us of a core
+  // on a VM), and it happens every interval while tasks run with I/O in flight.
+  static constexpr std::uint64_t kIoLookNs = 50'000;
+
   const Mode mode_;
   const std::uint64_t quantum_ns_;
   const std::uint64_t grace_ns_;
+  const std::uint64_t io_look_ns_;
   RuntimeCore* rt_ = nullptr;
   std::unique_ptr<ProcScan[]> state_;  // owned by the scanning thread
   // Per processor: a task was queued while it was idle (T2). Wakers set it; the processor's thread clears it.
