@@ -1,5 +1,6 @@
 // multiapp_switch.cpp - inter-application switch latency on one core (issue 10, benchmark 7a), next to a raw
-// cross-process futex ping-pong on the same core, in the same run. Table on stdout, CSV with --csv.
+// cross-process futex ping-pong on the same core, in the same run. Table on stdout, CSV with --csv, PNG with
+// --png (bench/plot_multiapp_switch.py, /usr/bin/python3 + matplotlib).
 //
 // Raw: two processes pinned to one core hand a shared futex word back and forth (FUTEX_WAIT/FUTEX_WAKE
 // without FUTEX_PRIVATE_FLAG, as skyloft's handoff uses); one switch = one hand-over = round trip / 2.
@@ -24,16 +25,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "bench_common.hpp"
 #include "skyloft/skyloft.hpp"
 
 namespace {
@@ -201,7 +205,7 @@ std::vector<double> skyloft_switches(const std::string& skyloftd, int core, int 
 
 int main(int argc, char** argv) {
   std::string skyloftd = SKYLOFTD_DEFAULT_PATH;
-  std::string csv;
+  std::string csv, png;
   int runs = 3, ms = 500, core = skyloft::allowed_cores().back();
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -214,13 +218,18 @@ int main(int argc, char** argv) {
     };
     if (a == "--skyloftd") skyloftd = value();
     else if (a == "--csv") csv = value();
+    else if (a == "--png") png = value();
     else if (a == "--runs") runs = std::atoi(value().c_str());
     else if (a == "--ms") ms = std::atoi(value().c_str());
     else if (a == "--core") core = std::atoi(value().c_str());
     else {
-      std::fprintf(stderr, "usage: skyloft_multiapp_switch [--runs N] [--ms MS] [--core C] [--skyloftd PATH] [--csv PATH]\n");
+      std::fprintf(stderr, "usage: skyloft_multiapp_switch [--runs N] [--ms MS] [--core C] [--skyloftd PATH] [--csv PATH [--png PATH]]\n");
       return 2;
     }
+  }
+  if (!png.empty() && csv.empty()) {
+    std::fprintf(stderr, "multiapp_switch: --png draws from the CSV: give --csv PATH too\n");
+    return 2;
   }
   if (runs < 1 || ms < 50) {
     std::fprintf(stderr, "multiapp_switch: --runs must be >= 1 and --ms >= 50\n");
@@ -230,7 +239,17 @@ int main(int argc, char** argv) {
               core, runs, ms);
   std::printf("%-4s %22s %30s %12s\n", "run", "raw futex one-way (us)", "skyloft inter-app p50/p99 (us)", "switches");
   std::vector<double> raws, p50s, p99s;
-  std::FILE* out = csv.empty() ? nullptr : std::fopen(csv.c_str(), "w");
+  std::FILE* out = nullptr;
+  if (!csv.empty()) {
+    const auto dir = std::filesystem::path(csv).parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    out = std::fopen(csv.c_str(), "w");
+    if (out == nullptr) {
+      std::fprintf(stderr, "multiapp_switch: cannot write %s: %s\n", csv.c_str(), std::strerror(errno));
+      return 2;
+    }
+  }
   if (out != nullptr) std::fprintf(out, "run,raw_futex_oneway_us,skyloft_switch_p50_us,skyloft_switch_p99_us,skyloft_switch_mean_us,switches\n");
   for (int r = 0; r < runs; ++r) {
     const double raw = raw_pingpong(core, 20'000) / 1000.0;
@@ -250,5 +269,9 @@ int main(int argc, char** argv) {
   std::printf("%-4s %22.2f %19.2f / %8.2f\n", "med", mr, m50, med(p99s));
   std::printf("\nratio skyloft p50 / raw futex: %.2fx (target <= 1.5x)\n", m50 / mr);
   if (out != nullptr) std::fclose(out);
+  if (!png.empty()) {
+    const auto drawn = skyloft::bench::run_plot("plot", SKYLOFT_SWITCH_PLOT_SCRIPT, {csv, png}, png);
+    if (drawn == skyloft::bench::PlotResult::failed) return 1;
+  }
   return 0;
 }
