@@ -143,6 +143,21 @@ TEST(PolicyParams, RuntimeTurnsRejectionIntoConfigError) {
   EXPECT_CONFIG_ERROR(rt.set_policy_param("latency_us", "100"), "latency_us");
 }
 
+TEST(PolicyParams, ConfigAppliesThemAtStartAndRejectsBadOnes) {
+  Watchdog wd;
+  skyloft::Config c = make_config("rr");
+  c.policy_params = "slice_us=250,wake_first=1";
+  EXPECT_NO_THROW(Runtime rt(c));
+  c.policy_params = "slice_us=250,bogus=1";
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "policy 'rr' rejected parameter bogus=1");
+  c.policy_params = "slice_us";
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "'slice_us' is not key=value");
+  c.policy_params = "slice_us=250,";
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "'' is not key=value");
+  c.policy_params = "=5";
+  EXPECT_CONFIG_ERROR(Runtime rt(c), "'=5' is not key=value");
+}
+
 TEST(PolicyTick, RrPreemptsAfterItsSlice) {
   {
     Driven d("rr", {{"slice_us", "300"}}, 3);
@@ -155,6 +170,38 @@ TEST(PolicyTick, RrPreemptsAfterItsSlice) {
   }
   Driven d0("rr", {}, 2);  // slice 0: every tick preempts
   EXPECT_EQ(d0.run_one(100'000'000).steps, 1);
+}
+
+// wake_first: a woken task goes ahead of the queued ones (FIFO among wakees) and makes the next tick preempt
+// the running task, whatever its slice; a task that yields or is preempted goes to the tail as before.
+TEST(PolicyTick, RrWakeFirstPutsWakeesAheadAndPreemptsAtTheNextTick) {
+  for (const bool wake_first : {false, true}) {
+    SCOPED_TRACE(wake_first ? "wake_first=1" : "wake_first=0");
+    Driven d("rr", {{"slice_us", "1000000"}, {"wake_first", wake_first ? "1" : "0"}}, 4);
+    skyloft::Policy& p = *d.policy;
+    skyloft::Task* a = d.tasks[0]->task();
+    skyloft::Task* b = d.tasks[1]->task();
+    skyloft::Task* c = d.tasks[2]->task();
+    skyloft::Task* w = d.tasks[3]->task();
+    // Spawned a, b, c, w: run a, b and c once each (back to the tail), then let w block.
+    for (skyloft::Task* expected : {a, b, c}) {
+      ASSERT_EQ(p.pick_next(0), expected);
+      p.yield(expected, 0);
+    }
+    ASSERT_EQ(p.pick_next(0), w);
+    p.block(w, 0);  // queue: a, b, c
+    ASSERT_EQ(p.pick_next(0), a);
+    EXPECT_FALSE(p.tick(0, a)) << "a 1 s slice: no preemption yet";
+    p.wakeup(w, 0);
+    EXPECT_EQ(p.tick(0, a), wake_first) << "a wakee waiting at the front preempts at the next tick";
+    p.yield(a, 0);
+    skyloft::Task* next = p.pick_next(0);
+    EXPECT_EQ(next, wake_first ? w : b);
+    EXPECT_FALSE(p.tick(0, next)) << "no wakee waits any more";
+    p.yield(next, 0);
+  }
+  EXPECT_FALSE(skyloft::make_policy("rr")->set_param("wake_first", "yes"));
+  EXPECT_FALSE(skyloft::make_policy("rr")->set_param("wake_first", "2"));
 }
 
 TEST(PolicyTick, CfsPreemptsAfterItsShareOfTheLatency) {

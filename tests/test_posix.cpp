@@ -94,6 +94,10 @@ INSTANTIATE_TEST_SUITE_P(Fifo, SameAsNative, testing::ValuesIn(cases({})), case_
 INSTANTIATE_TEST_SUITE_P(OneCore, SameAsNative, testing::ValuesIn(cases({"--cores", "0"})), case_name);
 INSTANTIATE_TEST_SUITE_P(TimerPreemption, SameAsNative,
                          testing::ValuesIn(cases({"--preempt", "timer", "--quantum-us", "100"})), case_name);
+INSTANTIATE_TEST_SUITE_P(RrWakeFirst, SameAsNative,
+                         testing::ValuesIn(cases({"--policy", "rr", "--preempt", "timer", "--quantum-us", "500",
+                                                  "--policy-params", "wake_first=1"})),
+                         case_name);
 INSTANTIATE_TEST_SUITE_P(CfsFlag, SameAsNative, testing::ValuesIn(cases({"--policy", "cfs", "--preempt", "flag"})),
                          case_name);
 
@@ -236,6 +240,9 @@ TEST(SkyloftRunOptions, BadOptions) {
   expect_error({"--class", "lc", "--", p}, 2, "--class needs --daemon");
   expect_error({"--daemon", "/run/x.sock", "--class", "rt", "--", p}, 2, "--class: unknown 'rt' (one of: lc, be)");
   expect_error({"--task-tls", "yes", "--", p}, 2, "--task-tls: 'yes' is neither on nor off");
+  expect_error({"--policy-params", "fast", "--", p}, 2, "--policy-params: 'fast' is not key=value");
+  // A key the policy does not know is the runtime's to refuse, at the program's start.
+  expect_error({"--policy", "rr", "--policy-params", "bogus=1", "--", p}, 127, "policy 'rr' rejected parameter bogus=1");
   expect_error({}, 2, "no program given");
   expect_error({"--policy", "fifo", "--"}, 2, "no program given");
 }

@@ -28,6 +28,9 @@ inline constexpr std::size_t kMaxWorkers = 256;
 struct Config {
   // Scheduling policy by name ("fifo", "sq", or one registered with register_policy()).
   std::string policy = "fifo";
+  // Policy parameters applied at start, "key=value[,key=value...]" (Policy::set_param; e.g. cfs's
+  // "latency_us=4000,wakeup_granularity_us=200"). A key the policy rejects is a ConfigError.
+  std::string policy_params;
   // Core list such as "0-1,4". nullopt: every core this process may run on. An empty string is an error.
   std::optional<std::string> cores;
   // Default task stack size in bytes. A guarded stack is rounded up to whole pages and gets a guard page

@@ -177,6 +177,7 @@ Config Config::from_env() {
     c.policy = trim(v);
     if (c.policy.empty()) throw ConfigError("SKYLOFT_POLICY is set but empty: name a policy such as 'fifo'");
   }
+  if (const char* v = std::getenv("SKYLOFT_POLICY_PARAMS")) c.policy_params = trim(v);
   if (const char* v = std::getenv("SKYLOFT_CORES")) c.cores = std::string(v);
   if (const char* v = std::getenv("SKYLOFT_STACK_SIZE")) {
     c.stack_size = parse_env_number<std::size_t>("SKYLOFT_STACK_SIZE", v, SIZE_MAX);

@@ -69,11 +69,31 @@ std::vector<int> resolve_cores(const Config& cfg) {
   return cores;
 }
 
+// Config::policy_params: "key=value[,key=value...]", each given to Policy::set_param before the start.
+void apply_policy_params(Policy& policy, std::string_view text) {
+  if (text.empty()) return;
+  for (bool more = true; more;) {
+    const std::size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    more = comma != std::string_view::npos;  // "a=1," ends in an empty item, an error like any other
+    if (more) text = text.substr(comma + 1);
+    const std::size_t eq = item.find('=');
+    if (item.empty() || eq == 0 || eq == std::string_view::npos || eq + 1 == item.size()) {
+      throw ConfigError(fmt::format("policy_params (SKYLOFT_POLICY_PARAMS): '{}' is not key=value", item));
+    }
+    if (!policy.set_param(item.substr(0, eq), item.substr(eq + 1))) {
+      throw ConfigError(fmt::format("policy '{}' rejected parameter {} (policy_params / SKYLOFT_POLICY_PARAMS)",
+                                    policy.name(), item));
+    }
+  }
+}
+
 }  // namespace
 
 Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   (void)now_ns();  // opens the TSC calibration window now; it closes in a later call, without waiting
   std::unique_ptr<Policy> policy = make_policy(config.policy);
+  apply_policy_params(*policy, config.policy_params);
   config.stack_size = StackPool::validate_size(config.stack_size, config.stack_guard);
   if (config.spin_us > 1'000'000) {
     throw ConfigError(fmt::format("spin_us {} is out of range (0..1000000 microseconds)", config.spin_us));

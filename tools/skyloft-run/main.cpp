@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
   set_env("SKYLOFT_POLICY", opts.policy);
   set_env("SKYLOFT_PREEMPT", opts.preempt);
   set_env("SKYLOFT_QUANTUM_US", opts.quantum_us);
+  set_env("SKYLOFT_POLICY_PARAMS", opts.policy_params);
   set_env("SKYLOFT_CORES", opts.cores);
   set_env("SKYLOFT_DAEMON", opts.daemon);
   set_env("SKYLOFT_APP_CLASS", opts.app_class);

@@ -67,6 +67,8 @@ options:
   --policy P        scheduling policy: {} (default fifo)
   --preempt M       preemption: {} (default none)
   --quantum-us Q    time slice in microseconds, 1..1000000 (default 100)
+  --policy-params K=V[,K=V...]
+                    the policy's parameters, e.g. cfs: latency_us=8000,wakeup_granularity_us=500
   --cores LIST      cores to run on, e.g. 0-3,6 (default: every core this process may use)
   --daemon SOCK     join the skyloftd listening on SOCK and run on the cores it grants (not with --cores)
   --class C         under a daemon: lc (latency-critical, takes cores first) or be (best effort; default)
@@ -104,6 +106,7 @@ Options parse_options(int argc, char** argv) {
     if (name == "--policy") slot = &o.policy;
     else if (name == "--preempt") slot = &o.preempt;
     else if (name == "--quantum-us") slot = &o.quantum_us;
+    else if (name == "--policy-params") slot = &o.policy_params;
     else if (name == "--cores") slot = &o.cores;
     else if (name == "--daemon") slot = &o.daemon;
     else if (name == "--class") slot = &o.app_class;
@@ -123,6 +126,9 @@ Options parse_options(int argc, char** argv) {
   if (o.preempt) check_name("--preempt", *o.preempt, skyloft::mechanism_names());
   if (o.quantum_us) check_quantum(*o.quantum_us);
   if (o.cores) check_cores(*o.cores);
+  if (o.policy_params && o.policy_params->find('=') == std::string::npos) {
+    throw UsageError(fmt::format("--policy-params: '{}' is not key=value[,key=value...]", *o.policy_params));
+  }
   if (o.daemon && o.daemon->empty()) throw UsageError("--daemon: give the socket path of a running skyloftd");
   if (o.daemon && o.cores) throw UsageError("--cores and --daemon exclude each other: the daemon grants the cores");
   if (o.task_tls && *o.task_tls != "on" && *o.task_tls != "off") {

@@ -12,6 +12,7 @@ struct Options {
   std::optional<std::string> policy;
   std::optional<std::string> preempt;
   std::optional<std::string> quantum_us;
+  std::optional<std::string> policy_params;  // "key=value,..." for the policy (checked by the runtime)
   std::optional<std::string> cores;
   std::optional<std::string> daemon;     // skyloftd's socket: share cores with other apps
   std::optional<std::string> app_class;  // "lc" or "be" under a daemon
