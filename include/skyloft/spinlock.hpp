@@ -6,7 +6,7 @@
 // block_on) shares the cores with the pinned workers, and a worker spinning on a lock whose holder the
 // kernel descheduled on the same core would spin out its whole kernel slice (milliseconds) before the
 // holder runs again. So after kSpinsBeforeYield failed polls (tens of microseconds, far beyond any
-// critical section that is running) a waiter gives its core away with sched_yield() between polls.
+// critical section that is running) a waiter gives its core away with os_yield() between polls.
 #pragma once
 
 #include <sched.h>
@@ -18,6 +18,17 @@ namespace skyloft {
 
 inline void cpu_relax() noexcept { __builtin_ia32_pause(); }
 
+// The kernel's sched_yield, never a wrapper of it. Under skyloft-run the preload library interposes
+// sched_yield (it yields the calling task), and a runtime lock's waiter may be on a task's stack while not
+// holding its processor (a blocking section reacquiring it): the interposed call re-entered the scheduler
+// there and spun forever (CI: ~BlockingSection -> reacquire_processor -> wakeup -> the timer mechanism's
+// lock -> sched_yield -> this_task::yield -> reacquire_processor). x86-64 system call ABI.
+inline void os_yield() noexcept {
+  long ret;
+  asm volatile("syscall" : "=a"(ret) : "a"(24L /* __NR_sched_yield */) : "rcx", "r11", "memory");
+  (void)ret;
+}
+
 class SpinLock {
  public:
   void lock() noexcept {
@@ -25,7 +36,7 @@ class SpinLock {
       if (!locked_.exchange(true, std::memory_order_acquire)) return;
       while (locked_.load(std::memory_order_relaxed)) {
         if (++spins < kSpinsBeforeYield) cpu_relax();
-        else sched_yield();  // the holder is not running: let it (see the header)
+        else os_yield();  // the holder is not running: let it (see the header)
       }
     }
   }

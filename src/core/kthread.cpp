@@ -28,6 +28,7 @@
 
 #include "core/app_core.hpp"
 #include "core/fatal.hpp"
+#include "core/spinlock.hpp"
 #include "core/fault.hpp"
 #include "core/handoff.hpp"
 #include "core/policy_check.hpp"
@@ -99,7 +100,7 @@ struct ProcIdle {
   // Config::spin_yield: give the core to any other runnable thread between looks (see the file comment).
   void relax() {
     if (rt.config.spin_yield) {
-      sched_yield();
+      os_yield();  // the kernel's: never the preload library's (spinlock.hpp)
     } else {
       for (int i = 0; i < 16; ++i) cpu_relax();
     }
