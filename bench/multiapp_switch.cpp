@@ -25,12 +25,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -239,24 +237,22 @@ int main(int argc, char** argv) {
               core, runs, ms);
   std::printf("%-4s %22s %30s %12s\n", "run", "raw futex one-way (us)", "skyloft inter-app p50/p99 (us)", "switches");
   std::vector<double> raws, p50s, p99s;
-  std::FILE* out = nullptr;
+  std::ofstream out;
   if (!csv.empty()) {
-    const auto dir = std::filesystem::path(csv).parent_path();
-    std::error_code ec;
-    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
-    out = std::fopen(csv.c_str(), "w");
-    if (out == nullptr) {
-      std::fprintf(stderr, "multiapp_switch: cannot write %s: %s\n", csv.c_str(), std::strerror(errno));
+    try {
+      out = skyloft::bench::open_csv(
+          csv, "run,raw_futex_oneway_us,skyloft_switch_p50_us,skyloft_switch_p99_us,skyloft_switch_mean_us,switches\n");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "multiapp_switch: %s\n", e.what());
       return 2;
     }
   }
-  if (out != nullptr) std::fprintf(out, "run,raw_futex_oneway_us,skyloft_switch_p50_us,skyloft_switch_p99_us,skyloft_switch_mean_us,switches\n");
   for (int r = 0; r < runs; ++r) {
     const double raw = raw_pingpong(core, 20'000) / 1000.0;
     std::uint64_t n = 0;
     Stats s = stats_of(skyloft_switches(skyloftd, core, ms, &n));
     std::printf("%-4d %22.2f %19.2f / %8.2f %12zu\n", r + 1, raw, s.p50, s.p99, s.n);
-    if (out != nullptr) std::fprintf(out, "%d,%.3f,%.3f,%.3f,%.3f,%zu\n", r + 1, raw, s.p50, s.p99, s.mean, s.n);
+    if (out.is_open()) out << fmt::format("{},{:.3f},{:.3f},{:.3f},{:.3f},{}\n", r + 1, raw, s.p50, s.p99, s.mean, s.n);
     raws.push_back(raw);
     p50s.push_back(s.p50);
     p99s.push_back(s.p99);
@@ -268,7 +264,7 @@ int main(int argc, char** argv) {
   const double mr = med(raws), m50 = med(p50s);
   std::printf("%-4s %22.2f %19.2f / %8.2f\n", "med", mr, m50, med(p99s));
   std::printf("\nratio skyloft p50 / raw futex: %.2fx (target <= 1.5x)\n", m50 / mr);
-  if (out != nullptr) std::fclose(out);
+  out.close();  // flushed before the plot reads it
   if (!png.empty()) {
     const auto drawn = skyloft::bench::run_plot("plot", SKYLOFT_SWITCH_PLOT_SCRIPT, {csv, png}, png);
     if (drawn == skyloft::bench::PlotResult::failed) return 1;
