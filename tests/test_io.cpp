@@ -112,6 +112,38 @@ TEST_P(Io, TcpEchoOverLoopback) {
   });
 }
 
+// One worker: sends are tried without blocking first (ops.cpp), so a writer that fills the socket must
+// still park its task, not its worker, or the reader on that same worker never runs. The sends that went
+// through at once and the one the reader's drain let through both arrive, in order.
+TEST_P(Io, AWriterThatFillsTheSocketParksItsTaskNotTheWorker) {
+  Runtime rt(config(1));
+  int sv[2];
+  ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  io::TcpStream writer_end{io::Fd(sv[0])}, reader_end{io::Fd(sv[1])};
+  constexpr std::size_t kBytes = 8 * 1024 * 1024;  // far more than a socket buffer holds
+  std::vector<char> out(kBytes), in(kBytes);
+  for (std::size_t i = 0; i < kBytes; ++i) out[i] = static_cast<char>(i * 13 + 5);
+  rt.block_on([&] {
+    std::atomic<bool> writer_parked_while_reading{false};
+    std::atomic<bool> writing{false}, written{false};
+    auto writer = skyloft::spawn([&] {
+      writing = true;
+      auto w = writer_end.write_all(out.data(), out.size());
+      EXPECT_TRUE(w.ok()) << w.error().message();
+      EXPECT_EQ(w.value(), kBytes);
+      written = true;
+    });
+    while (!writing.load()) skyloft::this_task::yield();
+    // Only one worker: we run again only because the writer parked on a full socket.
+    writer_parked_while_reading = !written.load();
+    auto r = reader_end.read_exact(in.data(), in.size());
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    writer.join();
+    EXPECT_TRUE(writer_parked_while_reading.load()) << "the writer finished before the reader ran";
+    EXPECT_EQ(in, out);
+  });
+}
+
 TEST_P(Io, ConnectToAClosedPortIsRefused) {
   Runtime rt(config());
   rt.block_on([] {

@@ -1,5 +1,6 @@
 // ops.cpp - the public I/O calls (io.hpp): each one becomes an OpSpec and runs on one of three paths:
-//   task + uring   the processor's ring (submit_and_await: the kernel does the whole operation);
+//   task + uring   the processor's ring (submit_and_await: the kernel does the whole operation); a send is
+//                  tried first without blocking, and goes to the ring only when the socket is full;
 //   task + epoll   readiness: the non-blocking call, and on EAGAIN the processor's epoll set (wait_ready);
 //                  regular-file calls run directly inside a BlockingSection (a long one hands the core off);
 //   plain thread   the same readiness loop with poll(2): the thread blocks, as documented.
@@ -92,6 +93,7 @@ long wait_fd(int fd, std::uint32_t events, std::uint64_t deadline_ns) noexcept {
 namespace {
 
 bool is_file_op(Op op) noexcept { return op == Op::read || op == Op::write || op == Op::fsync; }
+bool is_send(Op op) noexcept { return op == Op::send || op == Op::sendmsg; }
 
 // The readiness path (epoll backend in a task, or a plain thread).
 long run_readiness(const OpSpec& op, std::uint64_t deadline_ns) noexcept {
@@ -126,6 +128,12 @@ long run_op(const OpSpec& op, std::uint64_t deadline_ns) noexcept {
     IoPoller* poller = poller_of(proc_in_section(task));
     if (poller == nullptr) return -ENOSYS;
     if (poller->kind() == BackendKind::uring) {
+      if (is_send(op.op)) {
+        // Send first: a socket with room takes the bytes at once, so the task keeps its processor (no
+        // park, no poll-point round, no ring round trip); only a full socket is left to the ring.
+        const long r = try_now(op);
+        if (r != -EAGAIN) return r;
+      }
       const long r = poller->submit_and_await(op, deadline_ns);
       if (r != -EAGAIN || op.op == Op::poll) return r;
       // A descriptor io_uring would not wait on (a user's O_NONBLOCK pipe): fall through to readiness.
