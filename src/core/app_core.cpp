@@ -30,6 +30,9 @@ constexpr std::uint64_t kLcRetryNs = 200'000;       // an LC wanter re-sends its
 constexpr std::uint64_t kNoOwnerRetryNs = 1'000'000;  // owner gone or unknown: the daemon reassigns; look again
 constexpr std::uint64_t kIoPollNs = 200'000;         // a waiting processor with I/O in flight looks this often
 constexpr unsigned long kRetrySlackNs = 5'000'000;   // how late a re-sent request may be (O3r): a 250 Hz tick
+// O6: how long a kicker waits for an owner that saw the raised word to hand the core over before it sends
+// the signal. A polling owner hands over in ~1-2 us (its next preempt point, the yield, the handover).
+constexpr std::uint64_t kFlagGraceNs = 4'000;
 static_assert(ma::kMaxApps < 32);
 constexpr std::uint32_t kAllApps = (1u << ma::kMaxApps) - 1;  // app-id bits; any beyond are corruption
 
@@ -135,6 +138,7 @@ void attach_app_cores(RuntimeCore& rt, AppLink& link) {
     auto c = std::make_unique<AppCore>(link, *p, link.core_index[static_cast<std::size_t>(p->index)]);
     p->app = c.get();
     p->revoke = c.get();
+    p->preempt_word = &c->slot_->preempt;  // O6; before the processor runs (attach reads it)
     p->park.set_backend(&c->backend_);  // replaces an I/O poller's ring wait (kIoPollNs bounds the sleep)
     p->poll_bits.fetch_or(kPollRevoke, std::memory_order_relaxed);  // for good: the poll point always looks
     link.cores.push_back(std::move(c));
@@ -348,8 +352,23 @@ const ma::AppEntry* AppCore::live_owner(std::uint32_t owner, ma::OwnerRef& ref) 
   return e;
 }
 
-void AppCore::interrupt_owner(const ma::OwnerRef& o, const ma::AppEntry& e) const noexcept {
+bool AppCore::handed_over_soon(std::uint32_t owner) const noexcept {
+  if (sched_getcpu() == p_.core) return false;
+  const std::uint64_t until = now_ns() + kFlagGraceNs;
+  do {
+    if (slot_->owner.load(std::memory_order_acquire) != owner) return true;
+    cpu_relax();
+  } while (now_ns() < until);
+  return false;
+}
+
+void AppCore::interrupt_owner(std::uint32_t owner, const ma::OwnerRef& o, const ma::AppEntry& e, bool grace) const noexcept {
   wake_app(o.app_id, o.generation24);  // an idle owner parks there
+  slot_->preempt.store(1, std::memory_order_seq_cst);  // O6: after our `wanted` bit, which the poll reads
+  if (grace && handed_over_soon(owner)) {
+    stats_->kick_flag_handovers.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   const ma::AppDescriptor* d = link_.client->region().app(o.app_id);
   const ma::AppCoreStats* st = d != nullptr ? ma::app_core_stats(*d, index_) : nullptr;
   const std::uint32_t tid = st != nullptr ? st->worker_tid.load(std::memory_order_acquire) : 0;
@@ -391,7 +410,7 @@ std::uint64_t AppCore::nudge(std::uint32_t owner, std::uint64_t now, bool first)
   // that reaches its poll point hands over at its slice's end by itself (a signal racing with that would
   // only slow the switch), one that does not keeps the core for at most two slices.
   if (!takes_now && first) return now + link_.slice_ns;
-  interrupt_owner(o, *e);
+  interrupt_owner(owner, o, *e, /*grace=*/false);  // a re-send: the raised word alone did not do it
   return now + (takes_now ? kLcRetryNs : link_.slice_ns);
 }
 
@@ -405,7 +424,7 @@ bool AppCore::kick_nudge() noexcept {
   // The first to set our bit asks; while it is set the waiting thread (or an earlier kicker) already has.
   if ((slot_->wanted.fetch_or(bit_, std::memory_order_seq_cst) & bit_) != 0) return false;
   kick_nudged_at_.store(now_ns(), std::memory_order_relaxed);
-  interrupt_owner(o, *e);
+  interrupt_owner(owner, o, *e, /*grace=*/true);
   stats_->kick_nudges.fetch_add(1, std::memory_order_relaxed);
   return true;
 }

@@ -56,6 +56,15 @@
 //       condition it sleeps on (not the owner: owner == A; the idle owner: another bit in `wanted`), and
 //       every poster changes that condition BEFORE posting the word. Local kicks go through the ParkWord
 //       (park.hpp P1-P3) and post the same word.
+//   O6. Interrupting without a signal first. Every app's processor for a core raises and clears one word,
+//       the core slot's `preempt`: the skyloft_preempt_word of whichever worker runs tasks there (only the
+//       owner does, O1), so a stale raise costs the next owner one look at its poll point. An interrupt
+//       (O3, O3k) raises that word before anything else; a task of the owner that reaches a preempt point
+//       or enters the runtime sees it at once and its poll point decides (O4), with no signal (whose
+//       delivery here is ~25 us at p50 and over 100 us at p99). A kicker (O3k) then watches the owner word
+//       for kFlagGraceNs and sends the signal only if the core was not handed over by then (a task that
+//       makes no preempt points, a thread off its CPU); re-sends (O3r) always signal. Not done from the
+//       owner's own CPU: its thread is not running while the kicker runs there.
 // A wanter id is trusted only if the control directory says registered and the core's eligible mask has
 // it; any other bit is cleared. Every index read from the region goes through shm_layout.hpp's accessors.
 #pragma once
@@ -171,8 +180,14 @@ class AppCore final : public PollSource {
   // Posts app_id's wake word on this core for that generation and wakes its sleeper (any thread, and the
   // signal handler).
   void wake_app(std::uint32_t app_id, std::uint32_t generation) const noexcept;
-  // Posts the owner's wake word and sends its worker on this core the preemption signal (any thread).
-  void interrupt_owner(const multiapp::OwnerRef& o, const multiapp::AppEntry& e) const noexcept;
+  // Posts the owner's wake word, raises the core's preemption word (O6) and sends the owner's worker on
+  // this core the preemption signal; with `grace`, only if the owner word still names that owner after
+  // kFlagGraceNs (any thread).
+  void interrupt_owner(std::uint32_t owner, const multiapp::OwnerRef& o, const multiapp::AppEntry& e,
+                       bool grace) const noexcept;
+  // O6: spins up to kFlagGraceNs for the owner word to move away from `owner`; false at once on the core
+  // itself.
+  bool handed_over_soon(std::uint32_t owner) const noexcept;
   // O3k, on the kicker's thread (any thread of this app).
   // Returns true if it interrupted the owner (this kicker set our `wanted` bit).
   bool kick_nudge() noexcept;

@@ -142,7 +142,7 @@ void commit_steal(RuntimeCore& rt, Processor& p, KThread* m1, Task* t, KThread* 
 
 void redirect_tls(KThread* m1, Processor* to) noexcept {
   *m1->tls_proc_slot.load(std::memory_order_relaxed) = to;
-  *m1->tls_preempt_slot.load(std::memory_order_relaxed) = reinterpret_cast<std::uint32_t*>(&to->preempt_flag);
+  *m1->tls_preempt_slot.load(std::memory_order_relaxed) = reinterpret_cast<std::uint32_t*>(to->preempt_word);
 }
 
 // What the kernel says about a thread: its state (stat) and the system call it is blocked in (syscall:

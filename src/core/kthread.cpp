@@ -184,7 +184,7 @@ void attach(KThread* kt, Processor* p) {
   p->eh_slot = kt->eh_slot;
   p->own_word.store(std::uint64_t{kt->serial} << 8 | kOwnRunning, std::memory_order_release);
   set_this_proc(p);
-  detail::skyloft_preempt_word = reinterpret_cast<std::uint32_t*>(&p->preempt_flag);
+  detail::skyloft_preempt_word = reinterpret_cast<std::uint32_t*>(p->preempt_word);
   if (p->preempt_hooks) p->rt->preempt->thread_attached(*p);
   if (AppCore* ac = shared_core(p)) ac->attached(kt->tid);  // the target of other apps' revocation signals
 }

@@ -2,7 +2,7 @@
 // preempt points, disable/enable, and the dispatch/idle hooks that keep a mechanism's tickless state.
 //
 // How a request becomes a switch (the mechanisms in src/preempt/ only deliver requests):
-//   1. A mechanism raises Processor::preempt_flag, and for asynchronous preemption its signal handler
+//   1. A mechanism raises the processor's preempt_word, and for asynchronous preemption its signal handler
 //      redirects the interrupted task to sky_preempt_trampoline (src/arch/), which saves every register
 //      and calls sky_preempt_entry() on the task's stack, with preempt_off set to 1 by the handler.
 //   2. Cooperative paths reach the same place: preempt_point() and the end of every runtime section
@@ -47,7 +47,7 @@ void preempt_now(Processor* p) noexcept {
     if (cur != nullptr) reacquire_processor(p, cur);
     return;
   }
-  p->preempt_flag.store(0, std::memory_order_relaxed);
+  p->preempt_word->store(0, std::memory_order_relaxed);
   if (cur == nullptr) return;
   sched_poll(p);
   // A request that raced with a dispatch (a periodic timer's phase, a ticker that read the previous run)
@@ -89,7 +89,7 @@ void preempt_enable() noexcept {
 }
 
 void preempt_on_dispatch(Processor* p) noexcept {
-  p->preempt_flag.store(0, std::memory_order_relaxed);  // a request for the previous run is stale now
+  p->preempt_word->store(0, std::memory_order_relaxed);  // a request for the previous run is stale now
   if (p->track_run_start) {
     p->run_seq.store(p->run_seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     p->run_start_ns.store(now_ns(), std::memory_order_release);

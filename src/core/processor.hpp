@@ -110,12 +110,17 @@ struct alignas(64) Processor {
   TimerHeap timers;
   PollSource* io = nullptr;       // the I/O layer's poller (kPollIo), set before the processor runs
   PollSource* revoke = nullptr;   // the multi-app layer's revocation check (kPollRevoke)
+  // Where preemption requests for this processor are raised and cleared, and what its driving thread's
+  // skyloft_preempt_word points at: preempt_flag below, or under a daemon the core's shared word that other
+  // apps may raise too (app_core.hpp O6). Set before the processor runs.
+  std::atomic<std::uint32_t>* preempt_word = &preempt_flag;
   AppCore* app = nullptr;         // under a daemon: this core's share of the Single Binding Rule (app_core.hpp);
                                   // nullptr when standalone. Set before the processor runs; hot paths
                                   // read it through shared_core() (below).
 
   // ---- remote: written by other threads; own cache line ----
   alignas(64) std::atomic<std::uint32_t> preempt_flag{0};  // set by mechanisms, read by preempt_point()
+                                                           // (standalone: always through preempt_word)
   std::atomic<std::uint32_t> poll_bits{0};     // kPoll*: set by arming parties, cleared by the poller
   std::atomic<std::uint64_t> run_start_ns{0};  // when the running task was dispatched; 0 while idle
   std::atomic<std::uint64_t> run_seq{0};       // dispatch counter (driver writes; ticker and sysmon read)

@@ -8,6 +8,7 @@
 #include "core/spinlock.hpp"
 #include "core/task.hpp"
 #include "core/task_tls.hpp"
+#include "skyloft/preempt.hpp"
 #include "skyloft/time.hpp"
 
 namespace skyloft {
@@ -129,8 +130,8 @@ inline void RuntimeSection::leave(Task* t) noexcept {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   std::uint32_t depth = t->preempt_off.load(std::memory_order_relaxed);
   if (depth == 1) {  // outermost: with the count still held the task cannot move, so this_proc() is ours
-    Processor* p = this_proc();
-    if (p->preempt_flag.load(std::memory_order_relaxed) != 0) preempt_now(p);
+    // The thread's preemption word is its processor's preempt_word (as many loads as this_proc()->...).
+    if (detail::preempt_requested() != 0) preempt_now(this_proc());
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
   t->preempt_off.store(depth - 1, std::memory_order_relaxed);

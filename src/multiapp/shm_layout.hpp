@@ -119,7 +119,12 @@ struct alignas(64) CoreSlot {
                                           // released app's bit
   std::atomic<std::uint64_t> handoffs;    // owner changes made by workers
   std::atomic<std::uint64_t> reclaims;    // owner changes made by the daemon (dead owner)
-  std::uint8_t pad_[64 - 32];
+  std::atomic<std::uint32_t> preempt;     // the preemption word of whichever app's worker runs tasks here
+                                          // (app_core.hpp O6): raised by that app's mechanisms and by any
+                                          // app asking for the core, cleared by the running worker. On the
+                                          // line of `wanted`: a kicker writes both. Was padding (zero) in
+                                          // earlier builds of version 1, which never read it.
+  std::uint8_t pad_[64 - 36];
   std::atomic<std::uint32_t> wake[kMaxApps];  // per-(core, app) shared futex words, see post_wake()
 };
 
@@ -147,6 +152,8 @@ struct alignas(64) AppCoreStats {
                                             // (the target of a revocation signal); 0: none yet
   std::atomic<std::uint64_t> kick_nudges;   // O3k: kicks that interrupted the core's owner at once
                                             // (any thread of this app adds)
+  std::atomic<std::uint64_t> kick_flag_handovers;  // O6: of those, the ones the owner answered through
+                                            // the raised word within the grace, with no signal sent
 };
 
 struct AppDescriptor {
@@ -184,7 +191,8 @@ static_assert(sizeof(AppEntry) == 128);
 static_assert(offsetof(CoreSlot, wake) == 64 && sizeof(CoreSlot) == 128);
 static_assert(offsetof(CoreTable, slots) == 64);
 static_assert(offsetof(AppDescriptor, cores) == 128 && sizeof(AppCoreStats) == 64);
-static_assert(offsetof(AppDescriptor, preempt_token) == 56 && offsetof(CoreSlot, wanted) == 12);
+static_assert(offsetof(AppDescriptor, preempt_token) == 56 && offsetof(CoreSlot, wanted) == 12 &&
+              offsetof(CoreSlot, preempt) == 32);
 static_assert(kControlFileSize == 4096 && kCoreTableFileSize == 12288 && kAppFileSize == 8192,
               "changing a size changes the layout: bump kRegionVersion");
 static_assert(kMaxApps <= 32, "CoreGrant::eligible is a 32-bit mask");

@@ -239,7 +239,7 @@ class TickerMechanism final : public PreemptMechanism {
         // again, backing off. Looking every quantum regardless, a real-time ticker took the CPU that
         // descheduled workers needed: at a 10 us quantum it used 60% of a core and a TCP server at 1k
         // requests/s went to seconds of latency.
-        if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
+        if (s.acted_at != 0 && w.preempt_word->load(std::memory_order_acquire) != 0) {
           ++s.unconsumed;
         } else {
           s.unconsumed = 0;
@@ -247,7 +247,7 @@ class TickerMechanism final : public PreemptMechanism {
         }
         break;
       case Mode::hybrid:
-        if (s.acted_at != 0 && w.preempt_flag.load(std::memory_order_acquire) != 0) {
+        if (s.acted_at != 0 && w.preempt_word->load(std::memory_order_acquire) != 0) {
           if (s.signalled && !quick) ++s.resends;
           request_preemption(w, /*signal=*/true);  // grace expired with the flag unconsumed
           s.signalled = true;
