@@ -343,6 +343,7 @@ TEST_F(EnvConfig, OnOffSwitches) {
   };
   for (const Switch& sw : {Switch{"SKYLOFT_STACK_GUARD", &Config::stack_guard, true},
                            Switch{"SKYLOFT_SPIN_YIELD", &Config::spin_yield, true},
+                           Switch{"SKYLOFT_PIN_WORKERS", &Config::pin_workers, true},
                            Switch{"SKYLOFT_TASK_TLS", &Config::task_tls, false}}) {
     SCOPED_TRACE(sw.name);
     EXPECT_EQ(Config::from_env().*sw.field, sw.by_default);

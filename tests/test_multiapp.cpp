@@ -176,6 +176,9 @@ TEST(MultiApp, BadClassAndMissingDaemonAreConfigErrors) {
   RunResult c = run_program({"/usr/bin/env", "SKYLOFT_DAEMON=" + d.socket(), "SKYLOFT_CORES=0", MULTIAPP_APP_PATH, "spin", "10"});
   EXPECT_EQ(c.exit_code, 1);
   EXPECT_NE(c.err.find("exclude each other"), std::string::npos) << c.err;
+  RunResult u = run_program({"/usr/bin/env", "SKYLOFT_DAEMON=" + d.socket(), "SKYLOFT_PIN_WORKERS=0", MULTIAPP_APP_PATH, "spin", "10"});
+  EXPECT_EQ(u.exit_code, 1);
+  EXPECT_NE(u.err.find("unpinned workers"), std::string::npos) << u.err;
 }
 
 TEST(MultiApp, TwoBeAppsShareTwoCoresWithoutTwoActiveWorkers) {

@@ -51,7 +51,8 @@ struct Config {
   // Centralized policies: the core of the dispatcher thread (-1: the first listed core). Workers get the
   // other listed cores.
   int dispatcher_core = -1;
-  // Pin each worker to its core with sched_setaffinity.
+  // Pin each worker to its core with sched_setaffinity. Unpinned, a worker thread may run on any core
+  // of the process's affinity mask (a runtime sharing its cores with other busy processes).
   bool pin_workers = true;
   // Preemption mechanism: "none", "timer", "dispatcher", "flag", "hybrid" or "uintr" (see the README).
   std::string preempt = "none";
@@ -104,8 +105,8 @@ struct Config {
   // SKYLOFT_DISPATCHER_CORE, SKYLOFT_PREEMPT, SKYLOFT_QUANTUM_US, SKYLOFT_HYBRID_GRACE_US, SKYLOFT_HANDOFF_US,
   // SKYLOFT_STALL_MS, SKYLOFT_PREEMPT_SIGNAL (a number, or a name: URG, USR1, USR2, RTMIN, RTMIN+n, RTMAX-n,
   // with or without "SIG"), SKYLOFT_NO_PREEMPT_LIBS (colon-separated prefixes), SKYLOFT_DAEMON,
-  // SKYLOFT_APP_CLASS, SKYLOFT_APP_NAME, SKYLOFT_APP_DEMAND, SKYLOFT_SHARE_SLICE_US, SKYLOFT_IO_BACKEND and
-  // SKYLOFT_TASK_TLS (0 or 1) over the defaults above. A variable that is set but malformed throws ConfigError.
+  // SKYLOFT_APP_CLASS, SKYLOFT_APP_NAME, SKYLOFT_APP_DEMAND, SKYLOFT_SHARE_SLICE_US, SKYLOFT_IO_BACKEND,
+  // SKYLOFT_PIN_WORKERS and SKYLOFT_TASK_TLS (0 or 1) over the defaults above. A variable that is set but malformed throws ConfigError.
   static Config from_env();
 };
 

@@ -196,6 +196,10 @@ Config Config::from_env() {
     c.spin_yield = parse_env_flag("SKYLOFT_SPIN_YIELD", v, "an idle worker spins with PAUSE",
                                   "an idle worker yields its core between looks for work");
   }
+  if (const char* v = std::getenv("SKYLOFT_PIN_WORKERS")) {
+    c.pin_workers = parse_env_flag("SKYLOFT_PIN_WORKERS", v, "the kernel places the worker threads on the listed cores",
+                                   "each worker pinned to its core");
+  }
   if (const char* v = std::getenv("SKYLOFT_PREEMPT")) c.preempt = trim(v);
   if (const char* v = std::getenv("SKYLOFT_QUANTUM_US")) {
     c.quantum_us = parse_env_number<std::uint32_t>("SKYLOFT_QUANTUM_US", v, 1'000'000);

@@ -35,10 +35,12 @@
 #include "core/handoff.hpp"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "core/fatal.hpp"
 #include "core/kthread.hpp"
@@ -199,6 +201,20 @@ bool steal_marked(RuntimeCore& rt, Processor& p) noexcept {
   return true;
 }
 
+namespace {
+// H3: the task the monitor reads may exit and have its stack (which holds its record) unmapped by a joiner
+// the moment M1 runs again, so its preemption count is read through the kernel, which fails rather than
+// faults on an unmapped address. nullopt: unreadable (the steal is then not attempted; also where a seccomp
+// profile forbids process_vm_readv: unmarked steals then never happen, marked ones still do).
+std::optional<std::uint32_t> peek_preempt_off(const Task* t) noexcept {
+  std::uint32_t v = 0;
+  iovec local{&v, sizeof v};
+  iovec remote{const_cast<std::atomic<std::uint32_t>*>(&t->preempt_off), sizeof v};
+  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != static_cast<ssize_t>(sizeof v)) return std::nullopt;
+  return v;
+}
+}  // namespace
+
 bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept {
 #if SKY_TSAN
   (void)rt;
@@ -216,12 +232,12 @@ bool steal_unmarked(RuntimeCore& rt, Processor& p) noexcept {
     return false;
   }
   Task* t = __atomic_load_n(&p.current, __ATOMIC_RELAXED);
-  bool ok = t != nullptr && t->preempt_off.load(std::memory_order_relaxed) == 0;
+  bool ok = t != nullptr && peek_preempt_off(t) == 0u;
   if (ok) {
     redirect_tls(m1, &m1->standin);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    ok = sample(m1, second) && same_blocked_call(first, second) &&
-         t->preempt_off.load(std::memory_order_relaxed) == 0 && __atomic_load_n(&p.current, __ATOMIC_RELAXED) == t &&
+    ok = sample(m1, second) && same_blocked_call(first, second) && peek_preempt_off(t) == 0u &&
+         __atomic_load_n(&p.current, __ATOMIC_RELAXED) == t &&
          p.tasks_run.get() + p.switches.get() == progress;
     if (!ok) {
       redirect_tls(m1, &p);

@@ -245,10 +245,15 @@ void kthread_main(void* arg) {
   Processor* p = kt->next_proc.exchange(nullptr, std::memory_order_acquire);
   for (;;) {
     if (p == nullptr && (p = wait_as_spare(kt)) == nullptr) break;
-    if (rt.config.pin_workers) {
+    {
+      // Pinned: the processor's core. Unpinned: any of the runtime's cores, where the kernel likes.
       cpu_set_t set;
       CPU_ZERO(&set);
-      CPU_SET(p->core, &set);
+      if (rt.config.pin_workers) {
+        CPU_SET(p->core, &set);
+      } else {
+        for (const auto& q : rt.procs) CPU_SET(q->core, &set);
+      }
       if (sched_setaffinity(0, sizeof set, &set) != 0) {
         sky_fatal("cannot pin processor %d to core %d: %s", p->index, p->core, std::strerror(errno));
       }

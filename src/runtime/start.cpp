@@ -126,6 +126,11 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
       throw ConfigError(fmt::format("dispatcher core {} cannot be used under a daemon (its cores are shared)",
                                     config.dispatcher_core));
     }
+    if (!config.pin_workers) {
+      throw ConfigError(fmt::format("unpinned workers (pin_workers off / SKYLOFT_PIN_WORKERS=0) cannot run under "
+                                    "daemon '{}': the Single Binding Rule gives each worker one core",
+                                    *config.daemon));
+    }
     app = join_daemon(config);
     cores = app->cpus;
     policy = make_app_gate(std::move(policy), *app);
