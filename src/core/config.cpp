@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "core/fair_slice.hpp"
 #include "skyloft/config.hpp"
 
 namespace skyloft {
@@ -195,6 +196,9 @@ Config Config::from_env() {
   if (const char* v = std::getenv("SKYLOFT_SPIN_YIELD")) {
     c.spin_yield = parse_env_flag("SKYLOFT_SPIN_YIELD", v, "an idle worker spins with PAUSE",
                                   "an idle worker yields its core between looks for work");
+  }
+  if (const char* v = std::getenv("SKYLOFT_WORKER_SLICE_US")) {
+    c.worker_slice_us = parse_env_number<std::uint32_t>("SKYLOFT_WORKER_SLICE_US", v, fair_slice::kMaxUs);
   }
   if (const char* v = std::getenv("SKYLOFT_PIN_WORKERS")) {
     c.pin_workers = parse_env_flag("SKYLOFT_PIN_WORKERS", v, "the kernel places the worker threads on the listed cores",

@@ -27,6 +27,7 @@
 #include <cstring>
 
 #include "core/app_core.hpp"
+#include "core/fair_slice.hpp"
 #include "core/fatal.hpp"
 #include "core/spinlock.hpp"
 #include "core/fault.hpp"
@@ -237,6 +238,7 @@ void kthread_main(void* arg) {
   kt->standin.kthread.store(kt, std::memory_order_relaxed);
   kt->standin.preempt_flag.store(1, std::memory_order_relaxed);
   set_timer_slack(*kt, kPreciseTimerSlackNs);
+  if (rt.config.worker_slice_us != 0) (void)fair_slice::request(rt.config.worker_slice_us);  // validated at start
   kt->alt_stack = install_signal_stack();
   arch::init_thread_context(kt->loop_ctx);
   if (rt.config.task_tls) kt->loop_ctx.tls_tp = arch::thread_pointer();  // the loop keeps the thread's own

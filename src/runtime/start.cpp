@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "core/fair_slice.hpp"
 #include "core/app_core.hpp"
 #include "core/fault.hpp"
 #include "core/kthread.hpp"
@@ -101,6 +102,12 @@ Runtime::Runtime(Config config) : impl_(std::make_unique<Impl>()) {
   std::unique_ptr<PreemptMechanism> mech =
       make_preempt_mechanism(config.preempt, config.quantum_us, config.hybrid_grace_us);
   validate_preempt_signal(config.preempt_signal);
+  if (config.worker_slice_us != 0 &&
+      (config.worker_slice_us < fair_slice::kMinUs || config.worker_slice_us > fair_slice::kMaxUs)) {
+    throw ConfigError(fmt::format("worker slice {} us (Config::worker_slice_us / SKYLOFT_WORKER_SLICE_US) is out of "
+                                  "range: 0 (the kernel's default) or {}..{} microseconds",
+                                  config.worker_slice_us, fair_slice::kMinUs, fair_slice::kMaxUs));
+  }
   validate_no_preempt_libs(config.no_preempt_libs);
   std::unique_ptr<AppLink> app;
   std::vector<int> cores;

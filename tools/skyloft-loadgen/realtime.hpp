@@ -15,11 +15,14 @@
 #include <cstdint>
 #include <string>
 
+// Relative: the plain pthread benchmarks that compile the load generator lack the runtime's include paths.
+#include "../../src/core/fair_slice.hpp"
+
 namespace skyloft::loadgen {
 
 // The custom slices the kernel takes (it clamps sched_runtime to this range).
-inline constexpr std::uint32_t kMinSliceUs = 100;
-inline constexpr std::uint32_t kMaxSliceUs = 100000;
+inline constexpr std::uint32_t kMinSliceUs = fair_slice::kMinUs;
+inline constexpr std::uint32_t kMaxSliceUs = fair_slice::kMaxUs;
 
 // Asks for an EEVDF slice of `slice_us` microseconds (100..100000) for the calling thread; 0 leaves it
 // alone. Returns "" or why it could not (an older kernel): the caller reports it and goes on.
