@@ -240,6 +240,8 @@ TEST(SkyloftRunOptions, BadOptions) {
   expect_error({"--class", "lc", "--", p}, 2, "--class needs --daemon");
   expect_error({"--daemon", "/run/x.sock", "--class", "rt", "--", p}, 2, "--class: unknown 'rt' (one of: lc, be)");
   expect_error({"--task-tls", "yes", "--", p}, 2, "--task-tls: 'yes' is neither on nor off");
+  expect_error({"--worker-slice-us", "fast", "--", p}, 2, "--worker-slice-us: 'fast' is not a number");
+  expect_error({"--worker-slice-us", "50", "--", p}, 2, "--worker-slice-us: 50 is out of range (0 or 100..100000)");
   expect_error({"--policy-params", "fast", "--", p}, 2, "--policy-params: 'fast' is not key=value");
   // A key the policy does not know is the runtime's to refuse, at the program's start.
   expect_error({"--policy", "rr", "--policy-params", "bogus=1", "--", p}, 127, "policy 'rr' rejected parameter bogus=1");

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   set_env("SKYLOFT_CORES", opts.cores);
   set_env("SKYLOFT_DAEMON", opts.daemon);
   set_env("SKYLOFT_APP_CLASS", opts.app_class);
+  set_env("SKYLOFT_WORKER_SLICE_US", opts.worker_slice_us);
   if (opts.task_tls) {
     setenv("SKYLOFT_TASK_TLS", *opts.task_tls == "on" ? "1" : "0", 1);
   } else {

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/fair_slice.hpp"
 #include "preempt/mechanism.hpp"
 #include "skyloft/config.hpp"
 #include "skyloft/policy.hpp"
@@ -28,14 +29,16 @@ void check_name(std::string_view opt, const std::string& value, const std::vecto
   }
 }
 
-void check_quantum(const std::string& value) {
-  std::uint32_t q = 0;
-  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), q);
+// A number of microseconds in lo..hi, or 0 where zero_ok (the kernel's default); `range` says what is taken.
+void check_us(std::string_view opt, const std::string& value, std::uint32_t lo, std::uint32_t hi, bool zero_ok,
+              std::string_view range) {
+  std::uint32_t us = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
   if (value.empty() || ec == std::errc::invalid_argument || end != value.data() + value.size()) {
-    throw UsageError(fmt::format("--quantum-us: '{}' is not a number of microseconds", value));
+    throw UsageError(fmt::format("{}: '{}' is not a number of microseconds", opt, value));
   }
-  if (ec == std::errc::result_out_of_range || q == 0 || q > kMaxQuantumUs) {
-    throw UsageError(fmt::format("--quantum-us: {} is out of range (1..{})", value, kMaxQuantumUs));
+  if (ec == std::errc::result_out_of_range || (us == 0 && !zero_ok) || (us != 0 && (us < lo || us > hi))) {
+    throw UsageError(fmt::format("{}: {} is out of range ({})", opt, value, range));
   }
 }
 
@@ -74,6 +77,10 @@ options:
   --class C         under a daemon: lc (latency-critical, takes cores first) or be (best effort; default)
   --task-tls on|off thread-locals (errno, thread_local, malloc's thread cache) per thread as natively (on,
                     the default), or shared by the threads that run on one worker (off: faster switches)
+  --worker-slice-us S
+                    the worker threads' kernel (EEVDF) slice, 100..100000 us, or 0 for the kernel's ~3 ms
+                    (default 0): on cores shared with other busy processes, 100 lets a woken worker
+                    preempt them instead of waiting out their slice (Linux 6.12+)
   -h, --help        show this help
 
 Other runtime settings come from the SKYLOFT_* environment variables (see the README).
@@ -111,6 +118,7 @@ Options parse_options(int argc, char** argv) {
     else if (name == "--daemon") slot = &o.daemon;
     else if (name == "--class") slot = &o.app_class;
     else if (name == "--task-tls") slot = &o.task_tls;
+    else if (name == "--worker-slice-us") slot = &o.worker_slice_us;
     else throw UsageError(fmt::format("unknown option '{}' (see --help)", arg));
     if (has_inline) {
       *slot = std::string(inline_value);
@@ -124,7 +132,11 @@ Options parse_options(int argc, char** argv) {
   if (o.program.empty()) throw UsageError("no program given: skyloft-run [options] -- program [args...]");
   if (o.policy) check_name("--policy", *o.policy, skyloft::policy_names());
   if (o.preempt) check_name("--preempt", *o.preempt, skyloft::mechanism_names());
-  if (o.quantum_us) check_quantum(*o.quantum_us);
+  if (o.quantum_us) check_us("--quantum-us", *o.quantum_us, 1, kMaxQuantumUs, false, "1..1000000");
+  if (o.worker_slice_us) {
+    check_us("--worker-slice-us", *o.worker_slice_us, skyloft::fair_slice::kMinUs, skyloft::fair_slice::kMaxUs, true,
+             "0 or 100..100000");
+  }
   if (o.cores) check_cores(*o.cores);
   if (o.policy_params && o.policy_params->find('=') == std::string::npos) {
     throw UsageError(fmt::format("--policy-params: '{}' is not key=value[,key=value...]", *o.policy_params));

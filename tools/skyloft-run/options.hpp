@@ -17,6 +17,7 @@ struct Options {
   std::optional<std::string> daemon;     // skyloftd's socket: share cores with other apps
   std::optional<std::string> app_class;  // "lc" or "be" under a daemon
   std::optional<std::string> task_tls;   // "on" (default) or "off": a TLS block per thread, as natively
+  std::optional<std::string> worker_slice_us;  // the workers' EEVDF slice (SKYLOFT_WORKER_SLICE_US)
   bool help = false;
   std::vector<std::string> program;  // the program and its arguments
 };
