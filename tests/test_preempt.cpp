@@ -633,6 +633,66 @@ INSTANTIATE_TEST_SUITE_P(All, SqSharingTest,
                          param_name);
 
 // ------------------------------------------------------------------------------------------------------------
+// The ticker's long sleeps can be cut short
+// ------------------------------------------------------------------------------------------------------------
+
+class TickerSleepTest : public PreemptTest {};
+
+// One worker. The main task waits on a condition variable with a far deadline (a timer armed on the only
+// processor), and a spinner runs with nothing queued behind it: the ticker's next deadline is that timer.
+// A task spawned behind the spinner then wakes the ticker (T1), which must preempt the spinner within a
+// few quanta, not when the far timer comes due; and shutdown must not wait for that timer either.
+// Before the ticker's long sleeps were parks, it slept in clock_nanosleep until the timer (20 s under
+// ThreadSanitizer, where every conformance test with a slack() deadline took 20 s to shut down).
+TEST_P(TickerSleepTest, ATaskQueuedWhileTheTickerSleepsTowardAFarTimerIsNotLeftWaiting) {
+  Config c = config(100);
+  c.policy = "rr";
+  c.cores = std::to_string(skyloft::allowed_cores().front());
+  Runtime rt(c);
+  skyloft::Mutex mu;
+  skyloft::CondVar cv;
+  bool finished = false;
+  std::atomic<bool> stop{false}, first_ran{false}, second_ran{false};
+  std::atomic<double> second_wait_ms{-1};
+  StopAfter guard(stop, slack());
+  rt.block_on([&] {
+    JoinHandle spinner = skyloft::spawn([&] {
+      auto spin_until = [&](auto done) {
+        while (!done() && !stop.load(std::memory_order_relaxed)) skyloft::preempt_point();
+      };
+      JoinHandle first = skyloft::spawn([&] { first_ran = true; });  // T1: the ticker wakes, preempts us
+      spin_until([&] { return first_ran.load(); });
+      const auto t_idle = Clock::now();  // the ticker rescans with nothing queued: it sleeps toward the timer
+      spin_until([&] { return Clock::now() - t_idle > 20ms; });
+      const auto t0 = Clock::now();
+      JoinHandle second = skyloft::spawn([&] { second_ran = true; });  // T1 again
+      spin_until([&] { return second_ran.load(); });
+      second_wait_ms = ms_since(t0);
+      first.join();
+      second.join();
+      std::lock_guard<skyloft::Mutex> lk(mu);
+      finished = true;
+      cv.notify_one();
+    });
+    std::unique_lock<skyloft::Mutex> lk(mu);
+    EXPECT_TRUE(cv.wait_for(lk, 10min, [&] { return finished; }));  // the far timer, on the only processor
+    lk.unlock();
+    spinner.join();
+  });
+  EXPECT_FALSE(guard.timed_out.load()) << "the task spawned behind the spinner did not run within " << slack().count()
+                                       << " ms: the ticker slept toward the far timer";
+  EXPECT_TRUE(second_ran.load());
+  EXPECT_LT(second_wait_ms.load(), kTsan ? 2000.0 : 500.0) << "the task spawned behind the spinner waited";
+  const auto t_stop = Clock::now();
+  EXPECT_TRUE(rt.shutdown().clean());
+  EXPECT_LT(ms_since(t_stop), kTsan ? 5000.0 : 1000.0) << "shutdown waited for the ticker's sleep";
+}
+
+INSTANTIATE_TEST_SUITE_P(All, TickerSleepTest,
+                         ::testing::Combine(::testing::Values("rr"), ::testing::Values("flag", "dispatcher", "hybrid")),
+                         param_name);
+
+// ------------------------------------------------------------------------------------------------------------
 // Configuration errors
 // ------------------------------------------------------------------------------------------------------------
 

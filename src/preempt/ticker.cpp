@@ -27,6 +27,13 @@
 //   T3. Dekker between the two: the queuer stores the flag, fences, reads run_start_ns; the processor stores
 //       run_start_ns, fences, reads the flag. Either the queuer sees the dispatch (and wakes the ticker, T1)
 //       or the processor sees the flag (and the queued task, which was queued before it).
+//   T5. The ticker sleeps in two ways. Toward a mechanism deadline (a quantum's end, a retry, a look; a few
+//       quanta at most) it sleeps in clock_nanosleep, which no wake-up shortens: a T1 for another processor
+//       meanwhile waits for that deadline, and an RT ticker is not woken on every queued task. Toward a
+//       timer's due time (a task's timer on a processor that runs another task: a condition variable's
+//       deadline may be minutes away), a deadline over kMaxPreciseSleepNs, or none, it parks (with that
+//       deadline), so T1, I1, timer_armed and stop() cut the sleep short. Sleeping toward a far timer in
+//       clock_nanosleep left a task queued behind a spinner waiting for that timer, and shutdown with it.
 // The thread is pinned to Config::dispatcher_core when one is set (it then polls, for precise quanta, and
 // runs the user pollers, pollers.hpp); otherwise it floats and sleeps until the next deadline. A
 // centralized policy's dispatcher thread runs scan() itself instead of a separate thread.
@@ -98,6 +105,7 @@ class TickerMechanism final : public PreemptMechanism {
 
   std::uint64_t scan(std::uint64_t now) override {
     std::uint64_t next = UINT64_MAX;
+    std::uint64_t timer_next = UINT64_MAX;  // T5: the soonest due timer of a processor that runs a task
     for (auto& pp : rt_->procs) {
       Processor& w = *pp;
       ProcScan& s = state_[static_cast<std::size_t>(w.index)];
@@ -110,7 +118,7 @@ class TickerMechanism final : public PreemptMechanism {
         const std::uint64_t due = w.timers.earliest();
         if (due == UINT64_MAX || start == 0) continue;
         if (now < due) {
-          next = std::min(next, due);
+          timer_next = std::min(timer_next, due);
           continue;
         }
       }
@@ -150,7 +158,9 @@ class TickerMechanism final : public PreemptMechanism {
       act(w, s, now);
       next = std::min(next, now + (s.signalled ? std::min(s.quick_delay, retry) : retry));
     }
-    return next;
+    const std::uint64_t soonest = std::min(next, timer_next);
+    park_sleep_ = timer_next <= next || soonest - now > kMaxPreciseSleepNs;  // T5
+    return soonest;
   }
 
   const char* name() const noexcept override {
@@ -210,12 +220,17 @@ class TickerMechanism final : public PreemptMechanism {
     explicit TickerIdle(TickerMechanism& mech) : m(mech) {}
     TickerMechanism& m;
     std::uint64_t next = UINT64_MAX;
+    // Found: a deadline for the precise sleep (T5); otherwise the park sleeps until `next` at most.
     bool find() {
       const std::uint64_t now = now_ns();
       next = m.scan(now);
-      if (next == UINT64_MAX && m.rt_->pollers.any()) next = now + kPollerRescanNs;  // PL3: no parking
-      return next != UINT64_MAX;
+      if (m.rt_->pollers.any()) {  // PL3: no parking
+        if (next == UINT64_MAX) next = now + kPollerRescanNs;
+        return true;
+      }
+      return !m.park_sleep_;
     }
+    std::uint64_t deadline() const { return next; }
     bool stop() const { return m.stopping_.load(std::memory_order_acquire); }
   };
 
@@ -279,14 +294,15 @@ class TickerMechanism final : public PreemptMechanism {
     }
     std::uint64_t next = 0;
     while (!stopping_.load(std::memory_order_acquire)) {
-      if (next == UINT64_MAX) {
+      if (park_sleep_) {  // T5: none, a timer's or a far deadline: a park, which wake-ups cut short
         TickerIdle idle{*this};
         if (!spin_then_park(park_, idle)) break;
         next = idle.next;
       }
       if (dedicated) {
-        for (std::uint64_t now = now_ns(); now < next && !park_.parked() && !stopping_.load(std::memory_order_relaxed);
-             now = now_ns()) {
+        // It owns its core and rescans every kPollerRescanNs at least: a wake-up is never missed meanwhile.
+        const std::uint64_t until = std::min(next, now_ns() + kPollerRescanNs);
+        for (std::uint64_t now = now_ns(); now < until && !stopping_.load(std::memory_order_relaxed); now = now_ns()) {
           rt_->pollers.run(now);
           __builtin_ia32_pause();
         }
@@ -306,10 +322,14 @@ class TickerMechanism final : public PreemptMechanism {
   // on a VM), and it happens every interval while tasks run with I/O in flight.
   static constexpr std::uint64_t kIoLookNs = 50'000;
 
+  // T5: a mechanism deadline further than this is slept as a park too (shutdown waits no longer than it).
+  static constexpr std::uint64_t kMaxPreciseSleepNs = 10'000'000;
+
   const Mode mode_;
   const std::uint64_t quantum_ns_;
   const std::uint64_t grace_ns_;
   const std::uint64_t io_look_ns_;
+  bool park_sleep_ = false;  // T5, written by scan() for the loop (the ticker thread only)
   RuntimeCore* rt_ = nullptr;
   std::unique_ptr<ProcScan[]> state_;  // owned by the scanning thread
   // Per processor: a task was queued while it was idle (T2). Wakers set it; the processor's thread clears it.
