@@ -225,7 +225,10 @@ TEST_P(ConformanceHeavy, SpawnJoinStorm) {
   EXPECT_EQ(sum.load(), total * (total - 1) / 2);
   const auto stats = rt.stats();
   EXPECT_GE(sum_of(stats, &skyloft::WorkerStats::exited), total + 1);
-  EXPECT_GE(sum_of(stats, &skyloft::WorkerStats::spawned), total);
+  // A spawn whose thread had just lost its core (handed off while the thread slept in the kernel, e.g. in
+  // the mmap of the new stack, H3) runs on no worker and counts as an outside spawn: one per hand-off at
+  // most (seen once in a release run: 99999 of 100000 with the timer mechanism).
+  EXPECT_GE(sum_of(stats, &skyloft::WorkerStats::spawned) + sum_of(stats, &skyloft::WorkerStats::handoffs), total);
   EXPECT_TRUE(rt.shutdown().clean());
 }
 
