@@ -49,12 +49,19 @@ io::TcpListener listen_loopback() {
 std::uint16_t port_of(const io::TcpListener& l) { return l.local_addr().value().port(); }
 
 // Echoes everything until the peer closes.
-void echo_until_eof(io::TcpStream s) {
+// Echoes until the peer closes; with `report`, an error before that fails the test (saying which).
+void echo_until_eof(io::TcpStream s, bool report = false) {
   char buf[4096];
   for (;;) {
     auto r = s.read(buf, sizeof buf);
-    if (!r || r.value() == 0) return;
-    if (!s.write_all(buf, r.value())) return;
+    if (!r || r.value() == 0) {
+      if (report && !r && r.error() != io::Error::eof) ADD_FAILURE() << "echo read: " << r.error().message();
+      return;
+    }
+    if (auto w = s.write_all(buf, r.value()); !w) {
+      if (report) ADD_FAILURE() << "echo write: " << w.error().message();
+      return;
+    }
   }
 }
 
@@ -586,7 +593,7 @@ TEST_P(Io, PreemptionAndStealingNeverLoseACompletion) {
       for (std::size_t i = 0; i < pairs; ++i) {
         auto s = l.accept();
         ASSERT_TRUE(s.ok());
-        skyloft::spawn([s = std::move(s.value())]() mutable { echo_until_eof(std::move(s)); }).detach();
+        skyloft::spawn([s = std::move(s.value())]() mutable { echo_until_eof(std::move(s), /*report=*/true); }).detach();
       }
     });
     std::vector<skyloft::JoinHandle> clients;
