@@ -1,6 +1,7 @@
 // test_io.cpp - task-aware I/O (io.hpp) over both backends: TCP echo, error paths (refused, reset, EPIPE,
 // short reads, closed peers, deadlines), fd readiness, files, UDP, 1000 concurrent connections, parking in
 // the ring, cancellation at shutdown, preemption and stealing with I/O in flight, plain threads.
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -49,13 +50,25 @@ io::TcpListener listen_loopback() {
 std::uint16_t port_of(const io::TcpListener& l) { return l.local_addr().value().port(); }
 
 // Echoes everything until the peer closes.
+// The local port of a socket, or -errno.
+int local_port(int fd) {
+  sockaddr_storage a{};
+  socklen_t n = sizeof a;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) != 0) return -errno;
+  return ntohs(reinterpret_cast<const sockaddr_in&>(a).sin_port);
+}
+
 // Echoes until the peer closes; with `report`, an error before that fails the test (saying which).
 void echo_until_eof(io::TcpStream s, bool report = false) {
   char buf[4096];
   for (;;) {
     auto r = s.read(buf, sizeof buf);
     if (!r || r.value() == 0) {
-      if (report && !r && r.error() != io::Error::eof) ADD_FAILURE() << "echo read: " << r.error().message();
+      if (report && !r && r.error() != io::Error::eof) {
+        auto peer = s.peer_addr();
+        ADD_FAILURE() << "echo read: " << r.error().message() << " (fd " << s.fd() << ", peer "
+                      << (peer ? peer->to_string() : peer.error().message()) << ")";
+      }
       return;
     }
     if (auto w = s.write_all(buf, r.value()); !w) {
@@ -601,11 +614,15 @@ TEST_P(Io, PreemptionAndStealingNeverLoseACompletion) {
       clients.push_back(skyloft::spawn([&, p] {
         auto s = io::TcpStream::connect(io::SocketAddr::loopback(port));
         ASSERT_TRUE(s.ok());
+        const int port_at_connect = local_port(s->fd());
         for (std::size_t r = 0; r < rounds; ++r) {
           std::uint64_t v = p * 1'000'000 + r, back = 0;
           ASSERT_TRUE(s->write_all(&v, sizeof v).ok());
           auto got = s->read_exact(&back, sizeof back, skyloft::deadline_after(slack() * 4));
-          ASSERT_TRUE(got.ok()) << "round " << r << ": " << got.error().message();
+          // The ports tell a reset of this connection from a descriptor closed under us and reused.
+          ASSERT_TRUE(got.ok()) << "round " << r << ": " << got.error().message() << " (fd " << s->fd()
+                                << ", local port " << port_at_connect << " at connect, " << local_port(s->fd())
+                                << " now; negative: -errno)";
           ASSERT_EQ(back, v);
           done_rounds.fetch_add(1);
         }
