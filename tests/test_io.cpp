@@ -49,7 +49,6 @@ io::TcpListener listen_loopback() {
 }
 std::uint16_t port_of(const io::TcpListener& l) { return l.local_addr().value().port(); }
 
-// Echoes everything until the peer closes.
 // The local port of a socket, or -errno.
 int local_port(int fd) {
   sockaddr_storage a{};

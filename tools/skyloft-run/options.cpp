@@ -29,16 +29,15 @@ void check_name(std::string_view opt, const std::string& value, const std::vecto
   }
 }
 
-// A number of microseconds in lo..hi, or 0 where zero_ok (the kernel's default); `range` says what is taken.
-void check_us(std::string_view opt, const std::string& value, std::uint32_t lo, std::uint32_t hi, bool zero_ok,
-              std::string_view range) {
+// A number of microseconds in lo..hi, or 0 where zero_ok (the kernel's default).
+void check_us(std::string_view opt, const std::string& value, std::uint32_t lo, std::uint32_t hi, bool zero_ok) {
   std::uint32_t us = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), us);
   if (value.empty() || ec == std::errc::invalid_argument || end != value.data() + value.size()) {
     throw UsageError(fmt::format("{}: '{}' is not a number of microseconds", opt, value));
   }
   if (ec == std::errc::result_out_of_range || (us == 0 && !zero_ok) || (us != 0 && (us < lo || us > hi))) {
-    throw UsageError(fmt::format("{}: {} is out of range ({})", opt, value, range));
+    throw UsageError(fmt::format("{}: {} is out of range ({}{}..{})", opt, value, zero_ok ? "0 or " : "", lo, hi));
   }
 }
 
@@ -132,10 +131,9 @@ Options parse_options(int argc, char** argv) {
   if (o.program.empty()) throw UsageError("no program given: skyloft-run [options] -- program [args...]");
   if (o.policy) check_name("--policy", *o.policy, skyloft::policy_names());
   if (o.preempt) check_name("--preempt", *o.preempt, skyloft::mechanism_names());
-  if (o.quantum_us) check_us("--quantum-us", *o.quantum_us, 1, kMaxQuantumUs, false, "1..1000000");
+  if (o.quantum_us) check_us("--quantum-us", *o.quantum_us, 1, kMaxQuantumUs, false);
   if (o.worker_slice_us) {
-    check_us("--worker-slice-us", *o.worker_slice_us, skyloft::fair_slice::kMinUs, skyloft::fair_slice::kMaxUs, true,
-             "0 or 100..100000");
+    check_us("--worker-slice-us", *o.worker_slice_us, skyloft::fair_slice::kMinUs, skyloft::fair_slice::kMaxUs, true);
   }
   if (o.cores) check_cores(*o.cores);
   if (o.policy_params && o.policy_params->find('=') == std::string::npos) {
