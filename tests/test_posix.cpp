@@ -111,6 +111,20 @@ TEST(PosixLayer, WithoutTaskTlsThreadsShareTheirWorkersThreadLocals) {
   EXPECT_FALSE(off.exited(0));
 }
 
+// glibc's credential-change handler runs with the thread pointer on the kernel thread's own block
+// (task_tls.cpp T5); a preemption signal nested there read that block's stale runtime state and crashed
+// (about one run in 60 of `credentials` under a 100 us timer on a loaded machine). Many rounds under a
+// 20 us timer make that nesting likely.
+TEST(PosixLayer, CredentialChangesSurviveFastPreemption) {
+  Outcome native = run({program("credentials"), "300"});
+  ASSERT_TRUE(native.exited(0)) << native.err;
+  for (int run = 0; run < 3; ++run) {
+    Outcome sky = skyloft_run({"--preempt", "timer", "--quantum-us", "20", "--", program("credentials"), "300"});
+    ASSERT_EQ(sky.out, native.out) << "run " << run << ", stderr:\n" << sky.err;
+    ASSERT_TRUE(sky.exited(0)) << "run " << run << ": status " << sky.status << ", stderr:\n" << sky.err;
+  }
+}
+
 TEST(PosixLayer, ThreadsAreTasksOnTheWorkers) {
   Outcome native = run({program("tids")});
   EXPECT_EQ(native.out, "kernel threads: 32\n");

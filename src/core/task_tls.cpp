@@ -124,6 +124,11 @@ void wrap_setxid_handler() {
   }
   g_glibc_setxid = act.handler;
   act.handler = &setxid_on_own_block;
+  // Every asynchronous signal waits until the wrapper returns (the kernel applies the mask at entry): a
+  // handler nested while the thread pointer names the thread's own block would find another task's runtime
+  // state there (a preemption signal read a stale sky_tl_current and crashed in the safe-point test).
+  constexpr auto bit = [](int sig) { return std::uint64_t{1} << (sig - 1); };
+  act.mask = ~(bit(SIGSEGV) | bit(SIGBUS) | bit(SIGILL) | bit(SIGFPE) | bit(SIGTRAP));
   syscall(SYS_rt_sigaction, kSigSetxid, &act, nullptr, sizeof act.mask);
 }
 

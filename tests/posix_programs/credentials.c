@@ -1,15 +1,16 @@
 /* credentials.c - credential changes in a threaded program (memcached -u does this at start-up). glibc
  * makes setuid/setgid process-wide by signalling every thread and waiting for each to answer; it must
  * return, before the first pthread_create (glibc installs that signal's handler there) and after it,
- * while other threads are blocked. */
+ * while other threads are blocked. An argument sets the number of rounds (default 20). */
 #define _GNU_SOURCE
 #include <grp.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define THREADS 4
-#define ROUNDS 20
+static int rounds = 20;
 
 static pthread_barrier_t round_start, round_end;
 
@@ -17,7 +18,7 @@ static int change_to_own_ids(void) { return setgid(getgid()) | setuid(getuid());
 
 static void* run(void* arg) {
   long failures = 0;
-  for (int r = 0; r < ROUNDS; r++) {
+  for (int r = 0; r < rounds; r++) {
     pthread_barrier_wait(&round_start);
     if ((long)arg == r % THREADS) failures += change_to_own_ids() != 0; /* the others wait at round_end */
     pthread_barrier_wait(&round_end);
@@ -25,7 +26,8 @@ static void* run(void* arg) {
   return (void*)failures;
 }
 
-int main(void) {
+int main(int argc, char** argv) {
+  if (argc > 1) rounds = atoi(argv[1]);
   printf("before any thread: %s\n", change_to_own_ids() == 0 ? "ok" : "failed");
   pthread_barrier_init(&round_start, NULL, THREADS);
   pthread_barrier_init(&round_end, NULL, THREADS);
@@ -37,7 +39,7 @@ int main(void) {
     pthread_join(t[i], &f);
     failures += (long)f;
   }
-  printf("from the threads: %ld of %d failed\n", failures, ROUNDS);
+  printf("from the threads: %ld of %d failed\n", failures, rounds);
   printf("after the threads: %s\n", change_to_own_ids() == 0 ? "ok" : "failed");
   return 0;
 }
