@@ -640,6 +640,75 @@ TEST_P(Io, PreemptionAndStealingNeverLoseACompletion) {
   EXPECT_TRUE(rt.shutdown().clean());
 }
 
+// Sets this task's errno with preemption off, so the store cannot land in another worker's errno (the
+// address is taken inside, after the guard: glibc declares __errno_location() const).
+__attribute__((noinline)) void set_errno_guarded(int v) {
+  skyloft::PreemptGuard g;
+  errno = v;
+  asm volatile("" ::: "memory");
+}
+__attribute__((noinline)) int errno_guarded() {
+  skyloft::PreemptGuard g;
+  asm volatile("" ::: "memory");
+  return errno;
+}
+
+// A failed call's error is the caller's own. Without per-task TLS errno is the worker thread's: a task
+// preempted between __errno_location() and the load, and resumed on another worker, would read that
+// worker's errno (another task's). Callers read a stream with no socket (EBADF at once) while polluters,
+// on the same two workers, keep errno at ENOENT; a 20 us quantum and work stealing move tasks around. The
+// polluters also check that being preempted in their spin (switched out or not) leaves their errno alone.
+TEST(IoErrors, AFailedCallReportsItsOwnErrorUnderPreemptionAndMigration) {
+  Watchdog watchdog;
+  Config c = io_config("auto");
+  c.preempt = "timer";
+  c.quantum_us = 20;
+  Runtime rt(c);
+  const std::size_t callers = 4, polluters = 4, calls = scaled(10000, 2000);
+  std::atomic<std::size_t> wrong{0}, right{0}, polluter_wrong{0};
+  std::atomic<int> last_wrong{0};
+  std::atomic<bool> stop{false};
+  rt.block_on([&] {
+    std::vector<skyloft::JoinHandle> polluting, calling;
+    for (std::size_t i = 0; i < polluters; ++i) {
+      polluting.push_back(skyloft::spawn([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          set_errno_guarded(ENOENT);
+          for (int k = 0; k < 200; ++k) asm volatile("" ::: "memory");
+          if (kTsan) skyloft::preempt_point();
+          if (errno_guarded() != ENOENT) polluter_wrong.fetch_add(1, std::memory_order_relaxed);
+        }
+      }));
+    }
+    for (std::size_t i = 0; i < callers; ++i) {
+      calling.push_back(skyloft::spawn([&] {
+        io::TcpStream none;  // no descriptor: recv(-1) fails with EBADF
+        char byte;
+        for (std::size_t k = 0; k < calls; ++k) {
+          auto r = none.read(&byte, 1);
+          if (!r && r.error() == std::errc::bad_file_descriptor) {
+            right.fetch_add(1, std::memory_order_relaxed);
+          } else {
+            wrong.fetch_add(1, std::memory_order_relaxed);
+            last_wrong.store(r ? -1 : r.error().value(), std::memory_order_relaxed);
+          }
+          if (kTsan) skyloft::preempt_point();
+        }
+      }));
+    }
+    for (auto& h : calling) h.join();
+    stop = true;
+    for (auto& h : polluting) h.join();
+  });
+  EXPECT_EQ(wrong.load(), 0u) << "a failed read reported errno " << last_wrong.load() << " (-1: it succeeded)";
+  EXPECT_EQ(right.load(), callers * calls);
+  EXPECT_EQ(polluter_wrong.load(), 0u) << "a preemption changed the interrupted task's errno";
+  std::uint64_t preemptions = 0;
+  for (const auto& s : rt.stats()) preemptions += s.preemptions;
+  std::printf("preemptions %llu, wrong %zu\n", static_cast<unsigned long long>(preemptions), wrong.load());
+  EXPECT_GT(preemptions, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, Io, ::testing::Values("uring", "epoll"),
                          [](const auto& info) { return std::string(info.param); });
 

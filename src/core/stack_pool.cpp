@@ -14,6 +14,7 @@
 
 #include "arch/context.hpp"
 #include "core/fatal.hpp"
+#include "core/scheduler.hpp"
 #include "core/stack_canary.hpp"
 #include "skyloft/config.hpp"
 
@@ -82,7 +83,7 @@ StackMapping StackPool::map_guarded(std::size_t size) {
   void* base = mmap(nullptr, map_size, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED || mprotect(base, page_, PROT_NONE) != 0) {
-    int err = errno;
+    int err = task_errno();  // a spawning task may be preempted here
     if (base != MAP_FAILED) munmap(base, map_size);
     std::size_t live;
     {
@@ -125,7 +126,7 @@ void* StackPool::take_slot_locked(std::size_t slot) {
     void* base = mmap(nullptr, slab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
                       -1, 0);
     if (base == MAP_FAILED) {
-      int err = errno;
+      int err = task_errno();  // a spawning task may be preempted here
       std::size_t carved = 0;
       for (const auto& [size, cls] : classes_) carved += cls.carved;
       throw std::system_error(err, std::generic_category(),

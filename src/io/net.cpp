@@ -12,6 +12,7 @@
 #include <cstring>
 #include <string>
 
+#include "core/scheduler.hpp"
 #include "io/poller.hpp"
 #include "skyloft/io.hpp"
 
@@ -23,6 +24,8 @@ using io_detail::OpSpec;
 namespace {
 
 std::error_code sys_error(int err) noexcept { return {err, std::system_category()}; }
+// The error of the call that just failed (preemptible code: task_errno(), scheduler.hpp).
+std::error_code last_error() noexcept { return sys_error(task_errno()); }
 
 std::uint64_t to_ns(Deadline d) noexcept {
   if (d == kNoDeadline) return UINT64_MAX;
@@ -34,7 +37,7 @@ constexpr int kSockFlags = SOCK_NONBLOCK | SOCK_CLOEXEC;
 
 Result<Fd> new_socket(int family, int type) {
   const int fd = ::socket(family, type | kSockFlags, 0);
-  if (fd < 0) return Result<Fd>(sys_error(errno));
+  if (fd < 0) return Result<Fd>(last_error());
   return Fd(fd);
 }
 
@@ -42,7 +45,7 @@ Result<SocketAddr> sock_name(int fd, bool peer) {
   SocketAddr a;
   socklen_t len = sizeof(sockaddr_storage);
   const int r = peer ? getpeername(fd, a.raw(), &len) : getsockname(fd, a.raw(), &len);
-  if (r != 0) return Result<SocketAddr>(sys_error(errno));
+  if (r != 0) return Result<SocketAddr>(last_error());
   a.set_size(len);
   return a;
 }
@@ -157,8 +160,9 @@ Fd& Fd::operator=(Fd&& o) noexcept {
 
 Status Fd::close() noexcept {
   if (fd_ < 0) return {};
-  const int r = ::close(std::exchange(fd_, -1));
-  return r == 0 || errno == EINTR ? Status{} : sys_error(errno);
+  if (::close(std::exchange(fd_, -1)) == 0) return {};
+  const int err = task_errno();
+  return err == EINTR ? Status{} : sys_error(err);
 }
 
 // ---- TcpStream ----
@@ -213,12 +217,12 @@ Result<std::size_t> TcpStream::write_all(const void* buf, std::size_t len, Deadl
 }
 
 Status TcpStream::shutdown(int how) noexcept {
-  return ::shutdown(fd_.get(), how) == 0 ? Status{} : sys_error(errno);
+  return ::shutdown(fd_.get(), how) == 0 ? Status{} : last_error();
 }
 
 Status TcpStream::set_nodelay(bool on) noexcept {
   const int v = on ? 1 : 0;
-  return setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) == 0 ? Status{} : sys_error(errno);
+  return setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &v, sizeof v) == 0 ? Status{} : last_error();
 }
 
 Result<SocketAddr> TcpStream::peer_addr() const { return sock_name(fd_.get(), true); }
@@ -230,8 +234,8 @@ Result<TcpListener> TcpListener::bind(const SocketAddr& addr, int backlog) {
   if (!s) return Result<TcpListener>(s.error());
   const int one = 1;
   setsockopt(s->get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (::bind(s->get(), addr.raw(), addr.size()) != 0) return Result<TcpListener>(sys_error(errno));
-  if (::listen(s->get(), backlog) != 0) return Result<TcpListener>(sys_error(errno));
+  if (::bind(s->get(), addr.raw(), addr.size()) != 0) return Result<TcpListener>(last_error());
+  if (::listen(s->get(), backlog) != 0) return Result<TcpListener>(last_error());
   return TcpListener(std::move(s.value()));
 }
 
@@ -258,7 +262,7 @@ Result<SocketAddr> TcpListener::local_addr() const { return sock_name(fd_.get(),
 Result<UdpSocket> UdpSocket::bind(const SocketAddr& addr) {
   Result<Fd> s = new_socket(addr.family(), SOCK_DGRAM);
   if (!s) return Result<UdpSocket>(s.error());
-  if (::bind(s->get(), addr.raw(), addr.size()) != 0) return Result<UdpSocket>(sys_error(errno));
+  if (::bind(s->get(), addr.raw(), addr.size()) != 0) return Result<UdpSocket>(last_error());
   return UdpSocket(std::move(s.value()));
 }
 
@@ -313,7 +317,7 @@ Status wait_writable(int fd, Deadline deadline) { return wait_for(fd, POLLOUT, d
 
 Result<File> File::open(const std::string& path, int flags, mode_t mode) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
-  if (fd < 0) return Result<File>(sys_error(errno));
+  if (fd < 0) return Result<File>(last_error());
   return File(Fd(fd));
 }
 

@@ -5,7 +5,8 @@
 //                  regular-file calls run directly inside a BlockingSection (a long one hands the core off);
 //   plain thread   the same readiness loop with poll(2): the thread blocks, as documented.
 // Every descriptor is created non-blocking, which io_uring ignores for sockets (it arms its own poll) and
-// the readiness paths need. Sends use MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE.
+// the readiness paths need. Sends use MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE. errno is read
+// through task_errno() (scheduler.hpp): these paths are preemptible.
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +49,10 @@ long try_now(const OpSpec& op) noexcept {
     }
     case Op::connect: return -EINVAL;
   }
-  if (r < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  if (r < 0) {
+    const int err = task_errno();
+    return err == EWOULDBLOCK ? -EAGAIN : -err;
+  }
   return r;
 }
 
@@ -103,12 +107,12 @@ long run_readiness(const OpSpec& op, std::uint64_t deadline_ns) noexcept {
   }
   if (op.op == Op::connect) {
     if (::connect(op.fd, op.addr, op.addrlen) == 0) return 0;
-    if (errno != EINPROGRESS) return -errno;
+    if (const int err = task_errno(); err != EINPROGRESS) return -err;
     const long w = wait_fd(op.fd, POLLOUT, deadline_ns);
     if (w < 0) return w;
     int err = 0;
     socklen_t len = sizeof err;
-    if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
+    if (getsockopt(op.fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -task_errno();
     return -err;
   }
   if (op.op == Op::poll) return wait_fd(op.fd, op.poll_mask, deadline_ns);

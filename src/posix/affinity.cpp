@@ -13,6 +13,7 @@
 
 #include <vector>
 
+#include "core/scheduler.hpp"  // set_task_errno
 #include "posix/real.hpp"
 #include "skyloft/runtime.hpp"
 #include "skyloft/task.hpp"
@@ -36,7 +37,7 @@ int sched_getaffinity(pid_t pid, std::size_t size, cpu_set_t* set) {
   const std::vector<int> cores = rt->worker_cores();
   for (int c : cores) {
     if (static_cast<std::size_t>(c) >= size * 8) {  // the kernel's answer to a set too small for its cores
-      errno = EINVAL;
+      skyloft::set_task_errno(EINVAL);
       return -1;
     }
   }

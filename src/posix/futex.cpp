@@ -19,6 +19,7 @@
 #include <cstdarg>
 #include <cstdint>
 
+#include "core/scheduler.hpp"  // set_task_errno
 #include "posix/real.hpp"
 #include "posix/timespec.hpp"
 #include "skyloft/blocking.hpp"
@@ -42,7 +43,7 @@ long task_wait(const long (&a)[6], int cmd, bool realtime) {
   Deadline deadline = kNoDeadline;
   if (timeout != nullptr) {
     if (!timespec_valid(timeout) || timeout->tv_sec < 0) {
-      errno = EINVAL;
+      set_task_errno(EINVAL);
       return -1;
     }
     deadline = cmd == FUTEX_WAIT ? deadline_after(to_duration(*timeout))  // FUTEX_WAIT: relative, monotonic
@@ -50,8 +51,8 @@ long task_wait(const long (&a)[6], int cmd, bool realtime) {
   }
   switch (wait_address(word_at(a[0]), static_cast<std::uint32_t>(a[2]), deadline)) {
     case WaitResult::woken: return 0;
-    case WaitResult::value_changed: errno = EAGAIN; return -1;
-    case WaitResult::timed_out: errno = ETIMEDOUT; return -1;
+    case WaitResult::value_changed: set_task_errno(EAGAIN); return -1;
+    case WaitResult::timed_out: set_task_errno(ETIMEDOUT); return -1;
   }
   return 0;
 }

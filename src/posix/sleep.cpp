@@ -11,6 +11,7 @@
 
 #include <chrono>
 
+#include "core/scheduler.hpp"  // set_task_errno
 #include "posix/real.hpp"
 #include "posix/timespec.hpp"
 #include "skyloft/blocking.hpp"
@@ -38,7 +39,7 @@ int clock_nanosleep(clockid_t clock, int flags, const timespec* req, timespec* r
 int nanosleep(const timespec* req, timespec* rem) {
   if (!this_task::in_task()) return SKY_REAL(nanosleep, "GLIBC_2.2.5")(req, rem);
   if (int rc = clock_nanosleep(CLOCK_MONOTONIC, 0, req, rem); rc != 0) {
-    errno = rc;
+    skyloft::set_task_errno(rc);
     return -1;
   }
   return 0;
