@@ -94,22 +94,30 @@ std::uint64_t now_calibrating() noexcept {
   return ns;
 }
 
+std::uint64_t scaled(std::uint64_t tsc, std::uint64_t mult) noexcept {
+  return static_cast<std::uint64_t>((static_cast<unsigned __int128>(tsc) * mult) >> 32);
+}
+
+// A thread's TSC->ns mapping: ns = scaled(tsc) + offset (modulo 2^64), re-based every kRebaseTicks. Each
+// word is one relaxed atomic access, so a task preempted between taking &tl_base and using it, and resumed
+// on another worker, reads (or, inside rebase, writes) that worker's mapping, which is as right as its own
+// (a (tsc, ns) pair read torn there would have been up to a rebase period off). Written by the owning
+// thread, and rarely by such a migrated task.
 struct ThreadBase {
-  std::uint64_t tsc = 0;
-  std::uint64_t ns = 0;
-  bool valid = false;
+  std::atomic<std::uint64_t> offset{0};      // the clock reading minus the scaled TSC at the last rebase
+  std::atomic<std::uint64_t> rebased_at{0};  // the TSC at the last rebase; 0: never
 };
 thread_local ThreadBase tl_base;
 
-// A new (tsc, ns) pair for this thread. The thread may lose its core between its clock_gettime and its
-// rdtsc; a pair taken across such a gap would put this thread's clock ahead of the others' by the gap for
-// a whole rebase period (seen: a completion stamped before the request it answered). So the clock read
-// is bracketed by two TSC reads and kept only when they are close. The pair takes the later TSC read, so
-// this clock is never ahead of CLOCK_MONOTONIC (a deadline computed from it never fires early), and
-// behind by at most the bracket.
-void rebase(ThreadBase& base, std::uint64_t mult) noexcept {
+// A new mapping for this thread; returns the clock reading it was taken from. The thread may lose its core
+// between its clock_gettime and its rdtsc; a pair taken across such a gap would put this thread's clock
+// ahead of the others' by the gap for a whole rebase period (seen: a completion stamped before the request
+// it answered). So the clock read is bracketed by two TSC reads and kept only when they are close. The
+// pair takes the later TSC read, so this clock is never ahead of CLOCK_MONOTONIC (a deadline computed from
+// it never fires early), and behind by at most the bracket.
+std::uint64_t rebase(ThreadBase& base, std::uint64_t mult) noexcept {
   constexpr std::uint64_t kMaxBracketNs = 2'000;
-  std::uint64_t best_gap = UINT64_MAX;
+  std::uint64_t best_gap = UINT64_MAX, best_ns = 0, best_tsc = 0;
   for (int attempt = 0; attempt < 8; ++attempt) {
     const std::uint64_t t0 = __rdtsc();
     const std::uint64_t ns = monotonic_ns();
@@ -117,12 +125,15 @@ void rebase(ThreadBase& base, std::uint64_t mult) noexcept {
     const std::uint64_t gap = t1 - t0;
     if (gap < best_gap) {
       best_gap = gap;
-      base.tsc = t1;
-      base.ns = ns;
+      best_tsc = t1;
+      best_ns = ns;
     }
-    if (((static_cast<unsigned __int128>(gap) * mult) >> 32) <= kMaxBracketNs) break;
+    if (scaled(gap, mult) <= kMaxBracketNs) break;
   }
-  base.valid = true;
+  // Minus one: floor(a) - floor(b) may exceed a - b by one, and the clock must not run ahead.
+  base.offset.store(best_ns - scaled(best_tsc, mult) - 1, std::memory_order_relaxed);
+  base.rebased_at.store(best_tsc, std::memory_order_relaxed);
+  return best_ns;
 }
 
 }  // namespace
@@ -131,14 +142,11 @@ std::uint64_t now_ns() noexcept {
   const std::uint64_t mult = g_mult.load(std::memory_order_relaxed);
   if (mult == kNoTsc) return monotonic_ns();
   if (mult == 0) return now_calibrating();
-  std::uint64_t tsc = __rdtsc();
+  const std::uint64_t tsc = __rdtsc();
   ThreadBase& base = tl_base;
-  std::uint64_t delta = tsc - base.tsc;
-  if (!base.valid || delta >= kRebaseTicks) {
-    rebase(base, mult);
-    return base.ns;
-  }
-  return base.ns + static_cast<std::uint64_t>((static_cast<unsigned __int128>(delta) * mult) >> 32);
+  const std::uint64_t at = base.rebased_at.load(std::memory_order_relaxed);
+  if (at == 0 || tsc - at >= kRebaseTicks) return rebase(base, mult);  // (a later `at` wraps: a rebase)
+  return scaled(tsc, mult) + base.offset.load(std::memory_order_relaxed);
 }
 
 std::uint64_t clock_tsc_mult() noexcept {
