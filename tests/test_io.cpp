@@ -640,19 +640,6 @@ TEST_P(Io, PreemptionAndStealingNeverLoseACompletion) {
   EXPECT_TRUE(rt.shutdown().clean());
 }
 
-// Sets this task's errno with preemption off, so the store cannot land in another worker's errno (the
-// address is taken inside, after the guard: glibc declares __errno_location() const).
-__attribute__((noinline)) void set_errno_guarded(int v) {
-  skyloft::PreemptGuard g;
-  errno = v;
-  asm volatile("" ::: "memory");
-}
-__attribute__((noinline)) int errno_guarded() {
-  skyloft::PreemptGuard g;
-  asm volatile("" ::: "memory");
-  return errno;
-}
-
 // A failed call's error is the caller's own. Without per-task TLS errno is the worker thread's: a task
 // preempted between __errno_location() and the load, and resumed on another worker, would read that
 // worker's errno (another task's). Callers read a stream with no socket (EBADF at once) while polluters,
@@ -673,10 +660,10 @@ TEST(IoErrors, AFailedCallReportsItsOwnErrorUnderPreemptionAndMigration) {
     for (std::size_t i = 0; i < polluters; ++i) {
       polluting.push_back(skyloft::spawn([&] {
         while (!stop.load(std::memory_order_relaxed)) {
-          set_errno_guarded(ENOENT);
+          set_errno<true>(ENOENT);
           for (int k = 0; k < 200; ++k) asm volatile("" ::: "memory");
           if (kTsan) skyloft::preempt_point();
-          if (errno_guarded() != ENOENT) polluter_wrong.fetch_add(1, std::memory_order_relaxed);
+          if (get_errno<true>() != ENOENT) polluter_wrong.fetch_add(1, std::memory_order_relaxed);
         }
       }));
     }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -237,6 +238,30 @@ inline std::uint64_t sum_of(const std::vector<skyloft::WorkerStats>& s, std::uin
   std::uint64_t total = 0;
   for (const auto& w : s) total += w.*field;
   return total;
+}
+
+// errno is a thread-local reached through __errno_location(), which glibc declares __attribute__((const)): inside
+// one function the compiler may keep &errno from before a switch, and after a migration that is the previous
+// worker's errno. What the runtime guarantees is that the *current thread's* errno holds the task's value when
+// it resumes, so the checks go through opaque, non-inlined accessors.
+// Without task_tls even those have a window: a task preempted between __errno_location() and the store (or
+// load) that follows, and resumed on another worker, touches the old worker's errno, i.e. the errno of
+// whichever task runs there now (README, "limits"). Libc's own errno writes are not preemptible (libc is
+// unsafe code for the safe-point test), user code's are: so without task_tls the accessors run with
+// preemption off, and with task_tls (every task has its own errno) they run bare.
+template <bool kGuarded>
+__attribute__((noinline)) void set_errno(int v) {
+  std::optional<skyloft::PreemptGuard> g;
+  if constexpr (kGuarded) g.emplace();
+  errno = v;
+  asm volatile("" ::: "memory");
+}
+template <bool kGuarded>
+__attribute__((noinline)) int get_errno() {
+  std::optional<skyloft::PreemptGuard> g;
+  if constexpr (kGuarded) g.emplace();
+  asm volatile("" ::: "memory");
+  return errno;
 }
 
 }  // namespace skytest

@@ -40,37 +40,13 @@ bool lending(const Processor* p) noexcept {
   const AppCore* ac = shared_core(p);
   return ac != nullptr && ac->lending();
 }
-}  // namespace
 
-namespace {
 // __errno_location() through a pointer the compiler cannot see through: a direct call is `const` to it, so
 // its result could be reused across a switch, and after a migration that is the previous worker's errno.
 int* (*volatile g_errno_location)() = &__errno_location;
 
-void preempt_now_inner(Processor* p) noexcept;
-}  // namespace
-
-int task_errno() noexcept {
-  RuntimeSection section;  // the address and the load on one worker
-  return *g_errno_location();
-}
-
-void set_task_errno(int value) noexcept {
-  RuntimeSection section;
-  *g_errno_location() = value;
-}
-
-// Acts on a preemption request. Called on the task's stack inside a runtime section (depth 1). The task
-// was interrupted anywhere (between a failed libc call and its errno read, say), and the poll point and the
-// policy make system calls: errno is put back as it was, on whichever worker the task resumes.
-void preempt_now(Processor* p) noexcept {
-  const int saved_errno = *g_errno_location();
-  preempt_now_inner(p);
-  *g_errno_location() = saved_errno;
-}
-
-namespace {
-void preempt_now_inner(Processor* p) noexcept {
+// preempt_now's work, errno aside.
+void act_on_request(Processor* p) noexcept {
   Task* cur = p->current;
   if (__builtin_expect(p->index < 0, 0)) {  // a stand-in: this thread lost its processor (handoff.cpp)
     if (cur != nullptr) reacquire_processor(p, cur);
@@ -92,6 +68,25 @@ void preempt_now_inner(Processor* p) noexcept {
   task_yield_locked(p, cur);
 }
 }  // namespace
+
+int task_errno() noexcept {
+  RuntimeSection section;  // the address and the load on one worker
+  return *g_errno_location();
+}
+
+void set_task_errno(int value) noexcept {
+  RuntimeSection section;
+  *g_errno_location() = value;
+}
+
+// Acts on a preemption request. Called on the task's stack inside a runtime section (depth 1). The task
+// was interrupted anywhere (between a failed libc call and its errno read, say), and the poll point and the
+// policy make system calls: errno is put back as it was, on whichever worker the task resumes.
+void preempt_now(Processor* p) noexcept {
+  const int saved_errno = *g_errno_location();
+  act_on_request(p);
+  *g_errno_location() = saved_errno;
+}
 
 extern "C" __attribute__((visibility("hidden"))) void sky_preempt_entry() {
   Task* t = current_task();  // the handler set t->preempt_off to 1, so the task stays put until below

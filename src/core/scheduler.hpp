@@ -97,8 +97,8 @@ class RuntimeSection {
 // errno as the caller sees it now, for runtime code in a task. Without per-task TLS errno is the worker
 // thread's, and a task preempted between __errno_location() (which glibc declares const, so a compiler may
 // also reuse an address taken before a switch) and the access, then resumed on another worker, would touch
-// that worker's errno: another task's (a failed recv whose errno reads as 0 looks like the end of a stream). Both
-// take the address afresh and access it with preemption off. Plain threads: plain errno.
+// that worker's errno: another task's (a failed recv whose errno reads as 0 looks like the end of a
+// stream). Both take the address afresh and access it with preemption off. Plain threads: plain errno.
 int task_errno() noexcept;
 void set_task_errno(int value) noexcept;
 
