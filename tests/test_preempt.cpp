@@ -2,7 +2,7 @@
 // policies), flag preempts only at preempt points, vector/x87/MXCSR state survives thousands of
 // preemptions, PreemptGuard regions are never preempted and the deferred preemption happens right after
 // them, libc under a short quantum neither deadlocks nor corrupts, bad preemption settings are clear errors,
-// and sq shares its worker between a long and a short task.
+// and sq shares its worker between a long and a short task; flag times quanta without waking a thread.
 #include <fenv.h>
 #include <gtest/gtest.h>
 #include <xmmintrin.h>
@@ -21,6 +21,7 @@
 #include "skyloft/preempt.hpp"  // not (yet) in the umbrella header
 #include "skyloft/skyloft.hpp"
 #include "test_util.hpp"
+#include "thread_cpu.hpp"  // bench/: the ticker's wake-ups
 
 namespace {
 
@@ -690,6 +691,56 @@ TEST_P(TickerSleepTest, ATaskQueuedWhileTheTickerSleepsTowardAFarTimerIsNotLeftW
 
 INSTANTIATE_TEST_SUITE_P(All, TickerSleepTest,
                          ::testing::Combine(::testing::Values("rr"), ::testing::Values("flag", "dispatcher", "hybrid")),
+                         param_name);
+
+// flag times quanta on the processor itself (core/preemption.cpp Q1-Q4): two tasks sharing one worker, each
+// spinning with preempt points, take turns every quantum, and the ticker thread does not wake for those
+// quanta. A ticker that watched them woke about once per turn (each wake-up a kernel context switch that
+// takes the CPU from a worker).
+class SelfTimedQuantumTest : public PreemptTest {};
+
+TEST_P(SelfTimedQuantumTest, TasksTakeTurnsWithoutWakingTheTicker) {
+  SINGLE_WORKER_RUNTIME(rt, config(50));
+  std::atomic<bool> stop{false};
+  std::atomic<int> last{-1};
+  std::atomic<std::uint64_t> turns{0};
+  StopAfter guard(stop, slack());
+  auto ticker_wakeups = [] {
+    std::uint64_t n = 0;
+    for (const auto& [tid, t] : skyloft::bench::thread_snap()) {
+      if (t.role == skyloft::bench::kTicker) n += t.voluntary;
+    }
+    return n;
+  };
+  std::uint64_t wakeups = 0;
+  const auto before = worker_stats(*rt);
+  rt->block_on([&] {
+    auto spinner = [&](int me) {
+      const auto end = Clock::now() + 200ms;
+      while (Clock::now() < end && !stop.load(std::memory_order_relaxed)) {
+        if (last.exchange(me, std::memory_order_relaxed) != me) turns.fetch_add(1, std::memory_order_relaxed);
+        skyloft::preempt_point();
+      }
+    };
+    const std::uint64_t w0 = ticker_wakeups();
+    JoinHandle a = skyloft::spawn([&] { spinner(0); });
+    JoinHandle b = skyloft::spawn([&] { spinner(1); });
+    a.join();
+    b.join();
+    wakeups = ticker_wakeups() - w0;
+  });
+  const auto after = worker_stats(*rt);
+  EXPECT_FALSE(guard.timed_out.load());
+  // 200 ms of 50 us quanta is ~4000 turns; a loaded or instrumented machine gets far fewer, but many.
+  EXPECT_GE(turns.load(), 50u) << "the two spinners did not take turns on their core";
+  EXPECT_GE(after.preemptions - before.preemptions, turns.load() - 2) << "a turn without a preemption";
+  EXPECT_LT(wakeups, turns.load() / 4) << "the ticker woke " << wakeups << " times for " << turns.load()
+                                       << " turns: it watched the runs";
+  EXPECT_TRUE(rt->shutdown().clean());
+}
+
+INSTANTIATE_TEST_SUITE_P(All, SelfTimedQuantumTest,
+                         ::testing::Combine(::testing::Values("rr", "cfs", "eevdf"), ::testing::Values("flag")),
                          param_name);
 
 // ------------------------------------------------------------------------------------------------------------

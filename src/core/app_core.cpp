@@ -364,7 +364,7 @@ bool AppCore::handed_over_soon(std::uint32_t owner) const noexcept {
 
 void AppCore::interrupt_owner(std::uint32_t owner, const ma::OwnerRef& o, const ma::AppEntry& e, bool grace) const noexcept {
   wake_app(o.app_id, o.generation24);  // an idle owner parks there
-  slot_->preempt.store(1, std::memory_order_seq_cst);  // O6: after our `wanted` bit, which the poll reads
+  slot_->preempt.store(kPreemptNow, std::memory_order_seq_cst);  // O6: after our `wanted` bit, which the poll reads
   if (grace && handed_over_soon(owner)) {
     stats_->kick_flag_handovers.fetch_add(1, std::memory_order_relaxed);
     return;

@@ -39,6 +39,10 @@ class PreemptMechanism {
   virtual std::uint64_t scan(std::uint64_t /*now*/) { return UINT64_MAX; }
   // True when processors must record when each task started running (run_start_ns), for scan().
   virtual bool tracks_run_start() const noexcept { return false; }
+  // Nonzero: each processor times its own quantum of this length (preemption.cpp Q1-Q4) and the mechanism
+  // arms it (arm_quantum_end) instead of watching the runs. `centralized`: the policy has a dispatcher
+  // thread, which watches anyway.
+  virtual std::uint64_t self_timed_quantum_ns(bool /*centralized*/) const noexcept { return 0; }
   // True when the mechanism runs a ticker thread (which Config::dispatcher_core can give a core of its own).
   virtual bool has_ticker() const noexcept { return false; }
   virtual const char* name() const noexcept = 0;

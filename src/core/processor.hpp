@@ -6,8 +6,10 @@
 // blocked-thread hand-off, handoff.cpp) and, under a daemon, a core can be lent to another application.
 //
 // Who touches what:
-//   read-only after start : rt, policy, index, core, preempt_hooks, track_run_start, min_run_ns, io, revoke, app
-//   the driving thread    : current, switch_prev, errno_slot, next_id/end_id, stats (OwnerCounter), idle
+//   read-only after start : rt, policy, index, core, preempt_hooks, track_run_start, min_run_ns,
+//                           self_quantum_ns, io, revoke, app
+//   the driving thread    : current, switch_prev, errno_slot, next_id/end_id, stats (OwnerCounter), idle,
+//                           quantum_end_ns
 //   any thread            : timers (own lock), poll_bits (set by arming parties, cleared by the driver),
 //                           preempt_flag (set by mechanisms), park (unparked by wakers)
 //   the hand-off          : kthread and own_word, by the protocol in handoff.cpp
@@ -57,6 +59,11 @@ inline constexpr std::uint32_t kPollTimers = 1u << 0;   // the timer heap is not
 inline constexpr std::uint32_t kPollIo = 1u << 1;       // I/O operations in flight (the io layer)
 inline constexpr std::uint32_t kPollRevoke = 1u << 2;   // the core is asked back (multi-app)
 
+// Values of a processor's preemption word (preempt_word). Any nonzero value sends preempt_point() and the
+// end of every runtime section to preempt_now(), which tells the two apart (preemption.cpp, Q1-Q4).
+inline constexpr std::uint32_t kPreemptNow = 1;           // act at the next preemption point
+inline constexpr std::uint32_t kPreemptAtQuantumEnd = 2;  // a task waits: act from quantum_end_ns on
+
 // Something the poll point checks when its bit is set (I/O completions, core revocation). Runs on the
 // processor's driving thread inside a runtime section; must not block.
 class PollSource {
@@ -105,6 +112,10 @@ struct alignas(64) Processor {
   bool preempt_hooks = false;     // a mechanism other than "none" runs (read-only after start)
   bool track_run_start = false;   // the mechanism needs run_start_ns (read-only after start)
   std::uint64_t min_run_ns = 0;   // a run younger than this ignores a request (it was meant for the previous one)
+  // Nonzero: the processor times its own quantum (preemption.cpp Q1-Q4; the flag mechanism): each run's
+  // quantum_end_ns is its dispatch time plus this, and kPreemptAtQuantumEnd requests wait for it.
+  std::uint64_t self_quantum_ns = 0;
+  std::uint64_t quantum_end_ns = 0;  // the driving thread: when the running task's quantum ends (Q2)
 
   // ---- shared: timers are armed by tasks here, cancelled from anywhere, fired by whoever polls ----
   TimerHeap timers;

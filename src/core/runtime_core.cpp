@@ -35,6 +35,7 @@ RuntimeCore::RuntimeCore(Config cfg, std::vector<int> worker_cores, int dispatch
     Processor& p = *procs.back();
     p.preempt_hooks = hooks;
     p.track_run_start = preempt->tracks_run_start();
+    p.self_quantum_ns = preempt->self_timed_quantum_ns(policy->needs_dispatcher());
     // A run younger than ~a quantum ignores requests: they were meant for the run before (a periodic
     // timer's phase, a signal pending across the switch whose interrupt alone costs ~18 us on a VM).
     p.min_run_ns = std::uint64_t{config.quantum_us} * 1000 * 7 / 8;

@@ -49,6 +49,9 @@ Processor* task_yield_locked(Processor* p, Task* cur) noexcept;
 // Acts on a preemption request on `p`'s running task (the poll point, then the policy's tick, maybe a
 // yield). Runtime section (core/preemption.cpp).
 void preempt_now(Processor* p) noexcept;
+// Asks `p`, a processor that times its own quantum, to preempt its running task once the task's quantum
+// ends: raises its word from 0 to kPreemptAtQuantumEnd (preemption.cpp Q1). Any thread; no system call.
+void arm_quantum_end(Processor& p) noexcept;
 // The mechanism hooks of the switch path (only called when Processor::preempt_hooks is set).
 void preempt_on_dispatch(Processor* p) noexcept;
 void preempt_on_idle(Processor* p) noexcept;

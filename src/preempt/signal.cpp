@@ -168,7 +168,7 @@ void on_preempt_signal(int sig, siginfo_t* info, void* context) {
     t = nullptr;  // a tick for the previous run, delivered after the switch: not this run's quantum
   }
   if (t != nullptr) {
-    p->preempt_word->store(1, std::memory_order_relaxed);
+    p->preempt_word->store(kPreemptNow, std::memory_order_relaxed);
     auto* uc = static_cast<ucontext_t*>(context);
     greg_t* regs = uc->uc_mcontext.gregs;
     auto pc = static_cast<std::uintptr_t>(regs[REG_RIP]);
@@ -317,7 +317,7 @@ void send_to_thread(const Processor& p, void* token) noexcept {
 }  // namespace
 
 void request_preemption(Processor& p, bool signal) noexcept {
-  p.preempt_word->store(1, std::memory_order_release);
+  p.preempt_word->store(kPreemptNow, std::memory_order_release);
   if (signal) send_to_thread(p, g_token);
 }
 

@@ -6,12 +6,17 @@
 //               request retries), and a jittered fraction of a quantum later when the handler found the
 //               PC in libc (quick retry, signal.cpp): after each signal the ticker looks once more then.
 //   flag        raises the worker's flag only: no signal ever. The task yields at its next preempt_point()
-//               or runtime entry; code with neither is never preempted.
+//               or runtime entry; code with neither is never preempted. The quantum's end is not watched
+//               here (but under a centralized policy, whose dispatcher thread watches anyway): the queuer
+//               of a task behind a run, or the processor at a dispatch that leaves tasks waiting, arms the
+//               processor's word and the processor reads its own clock at its preempt points
+//               (core/preemption.cpp Q1-Q4). The ticker still acts for timers and I/O behind a run.
 //   hybrid      raises the flag first and signals only if the same run is still going, flag unconsumed,
 //               after the grace period: cooperative code never pays for an interrupt, other code still
 //               gets preempted.
 // Who wakes the ticker (it is a real-time thread when it floats: each wake-up takes the CPU from whatever
-// runs there, often the very worker that is about to run the queued task):
+// runs there, often the very worker that is about to run the queued task). T1 and T2 are not done for a
+// self-timed processor (flag): it is armed instead, with T3's fence (arm_if_running, on_dispatch).
 //   T1. A task queued on a processor that runs a task: the queuer wakes it (a task waits behind another).
 //   T2. A task queued on an idle processor: the queuer only sets the processor's tell_at_dispatch flag; that
 //       processor, at its next dispatch, wakes the ticker if tasks still wait for it (it picked another one
@@ -51,6 +56,7 @@
 #include "core/kthread.hpp"
 #include "core/park.hpp"
 #include "core/runtime_core.hpp"
+#include "core/scheduler.hpp"
 #include "preempt/mechanism.hpp"
 #include "skyloft/time.hpp"
 
@@ -85,6 +91,7 @@ class TickerMechanism final : public PreemptMechanism {
   // T1-T3 (top of file): a task queued behind a running one wakes the ticker; one queued on an idle
   // processor only asks that processor to wake it at its next dispatch, if tasks still wait there then.
   void task_waiting(Processor& p) override {
+    if (p.self_quantum_ns != 0) return arm_if_running(p);
     if (p.run_start_ns.load(std::memory_order_acquire) != 0) return wake();  // T1
     tell_at_dispatch_[static_cast<std::size_t>(p.index)].store(true, std::memory_order_relaxed);  // T2
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -94,6 +101,10 @@ class TickerMechanism final : public PreemptMechanism {
     std::atomic<bool>& tell = tell_at_dispatch_[static_cast<std::size_t>(p.index)];
     std::atomic_thread_fence(std::memory_order_seq_cst);  // T3: run_start_ns (stored) before the flag (read)
     if ((p.poll_bits.load(std::memory_order_relaxed) & kPollIo) != 0 && park_.parked()) park_.unpark();  // I1
+    if (p.self_quantum_ns != 0) {
+      if (p.policy->nr_waiting(p.index) > 0) arm_quantum_end(p);  // Q1: this run has a quantum to keep
+      return;
+    }
     if (!tell.load(std::memory_order_relaxed)) return;
     tell.store(false, std::memory_order_relaxed);
     if (p.policy->nr_waiting(p.index) > 0) wake();
@@ -101,6 +112,9 @@ class TickerMechanism final : public PreemptMechanism {
   void timer_armed(Processor&, std::uint64_t) override { wake(); }
 
   bool tracks_run_start() const noexcept override { return true; }
+  std::uint64_t self_timed_quantum_ns(bool centralized) const noexcept override {
+    return mode_ == Mode::flag && !centralized ? quantum_ns_ : 0;
+  }
   bool has_ticker() const noexcept override { return true; }
 
   std::uint64_t scan(std::uint64_t now) override {
@@ -110,7 +124,7 @@ class TickerMechanism final : public PreemptMechanism {
       Processor& w = *pp;
       ProcScan& s = state_[static_cast<std::size_t>(w.index)];
       std::uint64_t start = w.run_start_ns.load(std::memory_order_acquire);
-      const bool queued = w.policy->nr_waiting(w.index) > 0;
+      const bool queued = w.self_quantum_ns == 0 && w.policy->nr_waiting(w.index) > 0;  // self-timed: its own
       const bool io_only = !queued && io_waits(w, start, now, next);
       if (!queued && !io_only) {
         // Nobody waits for this core: tickless, unless a timer armed here comes due while a task runs
@@ -208,6 +222,16 @@ class TickerMechanism final : public PreemptMechanism {
     if (mode_ == Mode::hybrid && !s.signalled) return grace_ns_;
     if (mode_ == Mode::flag) return quantum_ns_ << std::min(s.unconsumed, kMaxUnconsumedShift);
     return quantum_ns_ << std::min<std::uint32_t>(s.resends, kMaxBackoffShift);
+  }
+
+  // Q1 (core/preemption.cpp) for a task just queued on `p`: arms the running task's quantum. T3's fence
+  // before a second look at an idle processor: either this sees its dispatch, or the dispatch sees the task.
+  static void arm_if_running(Processor& p) noexcept {
+    if (p.run_start_ns.load(std::memory_order_acquire) == 0) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (p.run_start_ns.load(std::memory_order_relaxed) == 0) return;  // on_dispatch arms it
+    }
+    arm_quantum_end(p);
   }
 
   void wake() noexcept {
