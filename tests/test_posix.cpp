@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <ostream>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -126,6 +128,32 @@ TEST(PosixLayer, CredentialChangesSurviveFastPreemption) {
     ASSERT_EQ(sky.out, native.out) << "run " << run << ", stderr:\n" << sky.err;
     ASSERT_TRUE(sky.exited(0)) << "run " << run << ": status " << sky.status << ", stderr:\n" << sky.err;
   }
+}
+
+// tls_threads' threads block in read() (marked blocking sections) while a 100 us timer preempts them;
+// with the cores loaded by other processes' threads the monitor hands processors off often, and a thread
+// whose read() returned while its processor was being taken read a processor already given away (a crash
+// or a hang in about 1 run of 10, handoff.cpp H1). Twenty runs beside two spinning threads.
+TEST(PosixLayer, ThreadsBlockedInReadSurviveHandOffsOnLoadedCores) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> hogs;
+  for (int i = 0; i < 2; ++i) {
+    hogs.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+      }
+    });
+  }
+  for (int run = 0; run < 20; ++run) {
+    Outcome sky = skyloft_run({"--preempt", "timer", "--", program("tls_threads")}, {}, std::chrono::seconds(60));
+    EXPECT_FALSE(sky.killed_at_limit) << "run " << run << " hung";
+    EXPECT_EQ(sky.out, "1000 threads, 20 rounds: 0 lost their thread-locals\n") << "run " << run << ": " << sky.err;
+    if (!sky.exited(0)) {
+      ADD_FAILURE() << "run " << run << ": status " << sky.status;
+      break;
+    }
+  }
+  stop = true;
+  for (auto& h : hogs) h.join();
 }
 
 TEST(PosixLayer, ThreadsAreTasksOnTheWorkers) {

@@ -20,6 +20,8 @@ class BlockingSection {
 
  private:
   void* task_;
+  void* proc_ = nullptr;     // the processor and the kernel thread the section began on: once the call
+  void* kthread_ = nullptr;  // returns, the monitor may be taking the processor away (handoff.cpp H1)
 };
 
 }  // namespace skyloft

@@ -5,7 +5,8 @@
 //
 // The protocol (own_word states in handoff.hpp; M1 = the blocked thread, T = its task, P = its processor):
 //   H1. Marked blocking: BlockingSection CASes own_word kOwnRunning -> kOwnBlocking (M1's serial) and keeps
-//       preemption disabled; leaving CASes it back. If that CAS fails, the monitor took P (H4).
+//       preemption disabled; leaving CASes it back. If that CAS fails, the monitor took P (H4). Leaving
+//       reads neither its thread-locals nor P->kthread before that CAS (the monitor may be changing both).
 //   H2. The monitor (sysmon.cpp) steals a marked P by CAS kOwnBlocking -> kOwnStealing once the section is
 //       older than handoff_us and someone waits for P's core (queued tasks or a due timer).
 //   H3. Unmarked blocking (a std::mutex whose holder waits in P's queue, a slow function-local static, a
@@ -60,6 +61,8 @@ BlockingSection::BlockingSection() noexcept : task_(current_task()) {
   RuntimeSection::enter(t);
   Processor* p = proc_in_section(t);
   KThread* kt = p->kthread.load(std::memory_order_relaxed);
+  proc_ = p;
+  kthread_ = kt;
   set_timer_slack(*kt, kPreciseTimerSlackNs);  // the call's own timeouts: a core wait may have loosened it
   p->blocking_since.store(now_ns(), std::memory_order_relaxed);
   const std::uint64_t running = own_word(kt->serial, kOwnRunning);
@@ -76,8 +79,14 @@ BlockingSection::BlockingSection() noexcept : task_(current_task()) {
 BlockingSection::~BlockingSection() {
   Task* t = static_cast<Task*>(task_);
   if (t == nullptr) return;
-  Processor* p = this_proc();  // unchanged since the constructor: preemption is off, the task cannot move
-  KThread* kt = p->kthread.load(std::memory_order_relaxed);
+  // Not this_proc() nor p->kthread: a monitor that has just won the steal (H2) redirects our thread-locals
+  // and clears p->kthread while we return from the call, so either may already, or not yet, have changed
+  // (this_proc() read before the redirect, then P->kthread after the commit, gave a null KThread, a crash,
+  // or once the spare attached, the spare's, whose verdict we then waited for forever: together about 1
+  // run in 10 of tls_threads, whose threads block in read(), under a timer with the cores loaded). The CAS
+  // below tells whether the steal happened.
+  auto* p = static_cast<Processor*>(proc_);
+  auto* kt = static_cast<KThread*>(kthread_);
   std::uint64_t expected = own_word(kt->serial, kOwnBlocking);
   if (!p->own_word.compare_exchange_strong(expected, own_word(kt->serial, kOwnRunning),
                                            std::memory_order_acq_rel)) {
@@ -195,7 +204,7 @@ bool steal_marked(RuntimeCore& rt, Processor& p) noexcept {
   if (!p.own_word.compare_exchange_strong(expected, own_word(m1->serial, kOwnStealing), std::memory_order_acq_rel)) {
     return false;
   }
-  // M1 is inside its section and does not touch P or read its thread-locals until it leaves (H1).
+  // M1 is inside its section: leaving, it reads neither P nor its thread-locals before its CAS fails (H1).
   redirect_tls(m1, &m1->standin);
   commit_steal(rt, p, m1, p.current);
   return true;
