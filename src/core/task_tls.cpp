@@ -93,13 +93,34 @@ void (*g_glibc_setxid)(int, siginfo_t*, void*) = nullptr;  // written once befor
 std::atomic<void*> g_moved_fresh{nullptr};
 std::atomic<void*> g_moved_own{nullptr};
 
+constexpr int kMaxRedirectLooks = 100'000;  // listed_block's wait for a hand-off's redirect (each a yield)
+
+// gettid as a bare system call: in a handler on a task, never the preload library's syscall() wrapper.
+pid_t kernel_gettid() noexcept {
+  long ret;
+  asm volatile("syscall" : "=a"(ret) : "a"(long{SYS_gettid}) : "rcx", "r11", "memory");
+  return static_cast<pid_t>(ret);
+}
+
 // The block glibc's list holds for the calling thread: a worker's own, the moved thread's original, or
 // (a thread the runtime never re-pointed) the one it runs on.
+// Only a processor (or stand-in) whose kernel thread is this one names that block: while the monitor takes
+// the processor P of a thread blocked in the kernel (handoff.cpp H2-H4), sky_tl_proc may still name P when
+// P->kthread is already null or the spare that took P, and the redirect to our stand-in comes right after
+// the monitor's CAS, so the handler waits for it (marking the spare's block would leave setuid waiting
+// for ours forever).
 void* listed_block(void* running) {
   if (running == g_moved_fresh.load(std::memory_order_relaxed)) return g_moved_own.load(std::memory_order_relaxed);
-  Processor* p = this_proc();
-  KThread* kt = p != nullptr ? p->kthread.load(std::memory_order_relaxed) : nullptr;
-  return kt != nullptr && kt->loop_ctx.tls_tp != nullptr ? kt->loop_ctx.tls_tp : running;
+  const pid_t self = kernel_gettid();
+  for (int look = 0; look < kMaxRedirectLooks; ++look) {
+    Processor* p = this_proc();
+    KThread* kt = p != nullptr ? p->kthread.load(std::memory_order_acquire) : nullptr;
+    if (p == nullptr || (kt != nullptr && kt->tid == self)) {
+      return kt != nullptr && kt->loop_ctx.tls_tp != nullptr ? kt->loop_ctx.tls_tp : running;
+    }
+    os_yield();  // the monitor may need this very core to finish the redirect
+  }
+  return running;  // not reached in practice: a monitor stopped between its CAS and the redirect
 }
 
 void setxid_on_own_block(int sig, siginfo_t* info, void* ctx) {
